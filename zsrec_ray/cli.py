@@ -1,0 +1,113 @@
+"""The ``zsrec`` command line: thin argument parsing over the package's functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from zsrec_ray.config import BaselinesConfig, load_yaml
+from zsrec_ray.errors import ZsrecError
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def add_baselines_args(p: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``zsrec baselines`` and ``jobs/baselines.py``."""
+    p.add_argument("--config", help="YAML file with a BaselinesConfig; flags below override it")
+    p.add_argument("--datasets", type=_csv, help="comma-separated dataset names (see `zsrec data stats`)")
+    p.add_argument("--models", type=_csv, help="comma-separated: mostpop,itemknn,bpr_mf,lightgcn")
+    p.add_argument("--data-dir", help="directory holding the datasets (default: $ZSREC_DATA_DIR or ../shared/datasets)")
+    p.add_argument("--split", choices=["random", "leave_last_out", "given", "heldout_users"],
+                   help="split protocol (default: per-user random 80/10/10)")
+    p.add_argument("--seed", type=int, help="split and training seed")
+    p.add_argument("--k-core", type=int, help="iterative k-core threshold (default 5)")
+    p.add_argument("--output", help="write the results as JSON to this path")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def baselines_config(args: argparse.Namespace) -> BaselinesConfig:
+    """Merge a YAML config (if any) with command-line overrides."""
+    cfg = load_yaml(args.config, BaselinesConfig) if args.config else BaselinesConfig()
+    upd: dict = {}
+    if args.datasets:
+        upd["datasets"] = args.datasets
+    if args.models:
+        upd["models"] = args.models
+    if args.data_dir:
+        upd["data_dir"] = args.data_dir
+    if args.output:
+        upd["output"] = args.output
+    split = cfg.split.model_copy(update={k: v for k, v in {"kind": args.split, "seed": args.seed}.items() if v is not None})
+    pre = cfg.preprocess.model_copy(update={"k_core": args.k_core} if args.k_core else {})
+    model = cfg.model
+    if args.seed is not None:
+        model = model.model_copy(update={
+            "bpr_mf": model.bpr_mf.model_copy(update={"seed": args.seed}),
+            "lightgcn": model.lightgcn.model_copy(update={"seed": args.seed})})
+    return BaselinesConfig.model_validate({**cfg.model_dump(), **upd, "split": split.model_dump(),
+                                           "preprocess": pre.model_dump(), "model": model.model_dump()})
+
+
+def print_baselines(summary: dict, as_json: bool) -> None:
+    from zsrec_ray.evaluation.report import format_table
+
+    if as_json:
+        print(json.dumps(summary, indent=2, default=float))
+        return
+    print(format_table(summary["stats"], ["dataset", "users", "items", "interactions", "density",
+                                          "user_gini", "item_gini"]))
+    print()
+    cols = ["dataset", "model", "recall@10", "ndcg@10", "recall@20", "ndcg@20", "users", "epochs",
+            "best_epoch", "s_per_epoch", "s_to_best", "wall_s"]
+    print(format_table(summary["results"], [c for c in cols if any(c in r for r in summary["results"])]))
+
+
+def _cmd_baselines(args: argparse.Namespace) -> int:
+    from zsrec_ray.evaluation.baselines import run_dataset, summarize
+    from zsrec_ray.evaluation.report import write_json
+
+    cfg = baselines_config(args)
+    summary = summarize([run_dataset(cfg, d, progress=True) for d in cfg.datasets])
+    summary["config"] = cfg.model_dump()
+    if cfg.output:
+        write_json(summary, cfg.output)
+    print_baselines(summary, args.json)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from zsrec_ray.data.cli import add_data_commands
+
+    parser = argparse.ArgumentParser(
+        prog="zsrec",
+        description="zsrec-ray: zero-shot recommendation. Inspect datasets, run baselines, "
+                    "pretrain on source domains and rank items in new ones.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_data_commands(sub)
+    p = sub.add_parser("baselines", help="train and evaluate baseline recommenders (full ranking)",
+                       description="Train MostPop, ItemKNN, BPR-MF and LightGCN on each dataset's training "
+                                   "split (early stopping on validation NDCG@20) and report full-ranking "
+                                   "Recall@K/NDCG@K on test, training items masked.")
+    add_baselines_args(p)
+    p.set_defaults(func=_cmd_baselines)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except ZsrecError as e:
+        print(f"zsrec: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Ray wrappers around the plain core: orchestration only, no science."""

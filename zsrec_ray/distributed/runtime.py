@@ -1,0 +1,29 @@
+"""Connecting to Ray: an existing cluster when one is given, else an embedded local Ray."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+
+log = logging.getLogger(__name__)
+
+
+def ensure_ray(address: str | None = None, num_cpus: int | None = None, **kwargs) -> bool:
+    """Initialise Ray once. Returns True when this call started it (the caller should shut it down).
+
+    ``address`` (or ``$RAY_ADDRESS``, set by ``ray job submit``) connects to a cluster; otherwise
+    a local Ray is started in-process with ``num_cpus`` (default: all cores) and no dashboard.
+    """
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, **kwargs)
+        log.info("connected to Ray cluster at %s", address)
+    else:
+        kwargs.setdefault("include_dashboard", False)
+        ray.init(num_cpus=num_cpus, **kwargs)
+        log.info("started embedded local Ray with %s CPUs", ray.cluster_resources().get("CPU"))
+    return True

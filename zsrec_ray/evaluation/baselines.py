@@ -1,0 +1,58 @@
+"""The baselines protocol: load a dataset, split it, fit each recommender, evaluate on test."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from zsrec_ray.config import BaselinesConfig, DomainSpec
+from zsrec_ray.data.registry import load_split
+from zsrec_ray.data.splits import Split
+from zsrec_ray.data.stats import dataset_stats
+from zsrec_ray.evaluation.evaluator import evaluate
+from zsrec_ray.models import build_model
+
+log = logging.getLogger(__name__)
+
+
+def domain_spec(config: BaselinesConfig, dataset: str) -> DomainSpec:
+    return DomainSpec(dataset=dataset, preprocess=config.preprocess, split=config.split)
+
+
+def load_domain(config: BaselinesConfig, dataset: str) -> Split:
+    return load_split(domain_spec(config, dataset), config.resolved_data_dir())
+
+
+def evaluate_model(config: BaselinesConfig, split: Split, model_name: str, progress: bool = False) -> dict:
+    """Fit one recommender on ``split.train`` (early-stopping on valid) and return its result row."""
+    t0 = time.perf_counter()
+    model = build_model(model_name, config.model, progress=progress).fit(split.train, split.valid)
+    fit_s = time.perf_counter() - t0
+    res = evaluate(model.score, split, "test", ks=config.evaluation.ks, batch_size=config.evaluation.batch_size)
+    row = {"dataset": split.name, "model": model_name, **res.metrics, "users": res.n_users,
+           "skipped_users": res.n_skipped, "fit_s": fit_s, "wall_s": time.perf_counter() - t0}
+    rep = model.fit_report
+    if rep:
+        row.update(epochs=rep["epochs"], best_epoch=rep["best_epoch"], s_per_epoch=rep["seconds_per_epoch"],
+                   s_to_best=rep["seconds_to_best"])
+    log.info("%s/%s: %s", split.name, model_name, {k: round(v, 4) for k, v in res.metrics.items()})
+    return row
+
+
+def run_dataset(config: BaselinesConfig, dataset: str, progress: bool = False) -> dict:
+    """All configured models on one dataset: ``{"stats": ..., "rows": [...]}``."""
+    t0 = time.perf_counter()
+    split = load_domain(config, dataset)
+    stats = {"dataset": dataset, **dataset_stats(split.all()), "load_s": time.perf_counter() - t0}
+    rows = [evaluate_model(config, split, m, progress=progress) for m in config.models]
+    return {"stats": stats, "rows": rows}
+
+
+def summarize(results: list[dict]) -> dict:
+    """Merge per-dataset results into one JSON-ready document."""
+    return {"stats": [r["stats"] for r in results], "results": [row for r in results for row in r["rows"]]}
+
+
+def output_path(config: BaselinesConfig) -> Path | None:
+    return Path(config.output) if config.output else None

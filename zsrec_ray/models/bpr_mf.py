@@ -1,0 +1,58 @@
+"""BPR-MF: user and item embeddings, dot-product score, BPR loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from zsrec_ray.config import BPRMFConfig
+from zsrec_ray.data.interactions import Interactions
+from zsrec_ray.models.base import Recommender
+from zsrec_ray.training.loop import LoopConfig, train_bpr
+
+
+class MFModule(nn.Module):
+    def __init__(self, n_users: int, n_items: int, dim: int, reg: float):
+        super().__init__()
+        self.user = nn.Embedding(n_users, dim)
+        self.item = nn.Embedding(n_items, dim)
+        nn.init.normal_(self.user.weight, std=0.1)
+        nn.init.normal_(self.item.weight, std=0.1)
+        self.reg = reg
+
+    def bpr_loss(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        eu, ei, ej = self.user(u), self.item(i), self.item(j)
+        diff = (eu * (ei - ej)).sum(-1)
+        reg = (eu.pow(2).sum() + ei.pow(2).sum() + ej.pow(2).sum()) / (2 * len(u))
+        return -nn.functional.logsigmoid(diff).mean() + self.reg * reg
+
+    def scorer(self):
+        items = self.item.weight.detach()
+        users = self.user.weight.detach()
+        return lambda batch: users[torch.from_numpy(batch)] @ items.T
+
+
+class BPRMF(Recommender):
+    name = "bpr_mf"
+
+    def __init__(self, config: BPRMFConfig | None = None, progress: bool = False) -> None:
+        super().__init__()
+        self.config = config or BPRMFConfig()
+        self.progress = progress
+
+    def fit(self, train: Interactions, valid: Interactions | None = None) -> "BPRMF":
+        c = self.config
+        torch.manual_seed(c.seed)
+        self.train_ = train
+        self.module_ = MFModule(train.n_users, train.n_items, c.dim, c.reg)
+        loop = LoopConfig(lr=c.lr, batch_size=c.batch_size, epochs=c.epochs, patience=c.patience,
+                          eval_every=c.eval_every, weight_decay=c.weight_decay, seed=c.seed, progress=self.progress)
+        report = train_bpr(self.module_, train.user, train.item, train.to_csr(), loop,
+                           valid=None if valid is None else valid.to_csr())
+        self.fit_report = report.to_dict()
+        return self
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.module_.scorer()(users).numpy()

@@ -1,0 +1,109 @@
+"""LightGCN: embeddings smoothed over the normalised user-item graph, mean over layers, BPR loss.
+
+One sparse propagation per batch (layers x sparse-dense products over the whole graph), large
+batches, and a cached propagation for scoring.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from zsrec_ray.config import LightGCNConfig
+from zsrec_ray.data.interactions import Interactions
+from zsrec_ray.models.base import Recommender
+from zsrec_ray.training.loop import LoopConfig, train_bpr
+
+
+def normalized_adjacency(x: sp.csr_matrix) -> torch.Tensor:
+    """D^-1/2 A D^-1/2 of the bipartite graph [[0, X], [X^T, 0]] as a torch sparse CSR tensor."""
+    n_users, n_items = x.shape
+    a = sp.bmat([[None, x], [x.T, None]], format="csr", dtype=np.float32)
+    deg = np.asarray(a.sum(axis=1)).ravel()
+    inv = np.zeros_like(deg)
+    inv[deg > 0] = deg[deg > 0] ** -0.5
+    a = sp.diags(inv) @ a @ sp.diags(inv)
+    a = a.tocsr().astype(np.float32)
+    a.sort_indices()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse (CSR tensor support|invariant checks)")
+        return torch.sparse_csr_tensor(torch.from_numpy(a.indptr.astype(np.int64)),
+                                       torch.from_numpy(a.indices.astype(np.int64)),
+                                       torch.from_numpy(a.data), size=a.shape)
+
+
+class _SymmetricSpMM(torch.autograd.Function):
+    """``adj @ e`` for a symmetric sparse ``adj``: the backward is ``adj @ grad``, no transpose needed."""
+
+    @staticmethod
+    def forward(ctx, adj: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        ctx.adj = adj
+        return torch.sparse.mm(adj, e)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return None, torch.sparse.mm(ctx.adj, grad)
+
+
+class LightGCNModule(nn.Module):
+    def __init__(self, adj: torch.Tensor, n_users: int, n_items: int, dim: int, layers: int, reg: float):
+        super().__init__()
+        self.adj = adj
+        self.n_users = n_users
+        self.embedding = nn.Embedding(n_users + n_items, dim)
+        nn.init.normal_(self.embedding.weight, std=0.1)
+        self.layers = layers
+        self.reg = reg
+
+    def propagate(self) -> torch.Tensor:
+        e = self.embedding.weight
+        acc = e
+        for _ in range(self.layers):
+            e = _SymmetricSpMM.apply(self.adj, e)
+            acc = acc + e
+        return acc / (self.layers + 1)
+
+    def bpr_loss(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        out = self.propagate()
+        i, j = i + self.n_users, j + self.n_users
+        eu, ei, ej = out[u], out[i], out[j]
+        diff = (eu * (ei - ej)).sum(-1)
+        e0 = self.embedding.weight
+        reg = (e0[u].pow(2).sum() + e0[i].pow(2).sum() + e0[j].pow(2).sum()) / (2 * len(u))
+        return -nn.functional.logsigmoid(diff).mean() + self.reg * reg
+
+    def scorer(self):
+        with torch.no_grad():
+            out = self.propagate()
+        users, items = out[: self.n_users], out[self.n_users:]
+        return lambda batch: users[torch.from_numpy(batch)] @ items.T
+
+
+class LightGCN(Recommender):
+    name = "lightgcn"
+
+    def __init__(self, config: LightGCNConfig | None = None, progress: bool = False) -> None:
+        super().__init__()
+        self.config = config or LightGCNConfig()
+        self.progress = progress
+
+    def fit(self, train: Interactions, valid: Interactions | None = None) -> "LightGCN":
+        c = self.config
+        torch.manual_seed(c.seed)
+        self.train_ = train
+        adj = normalized_adjacency(train.to_csr())
+        self.module_ = LightGCNModule(adj, train.n_users, train.n_items, c.dim, c.layers, c.reg)
+        loop = LoopConfig(lr=c.lr, batch_size=c.batch_size, epochs=c.epochs, patience=c.patience,
+                          eval_every=c.eval_every, seed=c.seed, progress=self.progress)
+        report = train_bpr(self.module_, train.user, train.item, train.to_csr(), loop,
+                           valid=None if valid is None else valid.to_csr())
+        self.fit_report = report.to_dict()
+        self._scorer = self.module_.scorer()
+        return self
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self._scorer(users).numpy()

@@ -1,0 +1,1 @@
+"""Training utilities shared by every learned model: negative sampling, early stopping."""
