@@ -28,7 +28,8 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> argparse.Argume
         description="Load each dataset, apply the k-core filter and print its statistics. A dataset that "
                     "fails to load is reported with its reason; the exit code is then 1.")
     _add_loading_args(stats)
-    stats.add_argument("--json", action="store_true", help="print JSON (dataset -> statistics or error) instead of a table")
+    stats.add_argument("--json", action="store_true",
+                       help="print JSON (dataset -> statistics or error) instead of a table")
     stats.set_defaults(func=run_stats)
 
     plot = sub.add_parser(
@@ -45,7 +46,8 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> argparse.Argume
                     "Files already present with the right hash are kept.")
     fetch.add_argument("name", metavar="NAME", choices=list_datasets(), help="dataset: " + ", ".join(list_datasets()))
     fetch.add_argument("--cache-dir", metavar="D", help="cache directory (default: $ZSREC_CACHE_DIR or ~/.cache/zsrec)")
-    fetch.add_argument("--base-url", metavar="URL", help="mirror to fetch from as URL/<filename> instead of the source host")
+    fetch.add_argument("--base-url", metavar="URL",
+                       help="mirror to fetch from as URL/<filename> instead of the source host")
     fetch.set_defaults(func=run_fetch)
     return data
 
@@ -67,8 +69,10 @@ def _dataset_list(text: str) -> list[str]:
 def _add_loading_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--datasets", type=_dataset_list, metavar="A,B,...",
                    help="comma-separated dataset names (default: all registered)")
-    p.add_argument("--data-dir", metavar="D", help="datasets directory (default: $ZSREC_DATA_DIR or ../shared/datasets)")
-    p.add_argument("--k-core", type=_positive_int, default=5, metavar="K", help="iterative k-core threshold (default: 5)")
+    p.add_argument("--data-dir", metavar="D",
+                   help="datasets directory (default: $ZSREC_DATA_DIR or ../shared/datasets)")
+    p.add_argument("--k-core", type=_positive_int, default=5, metavar="K",
+                   help="iterative k-core threshold (default: 5)")
 
 
 def _load_all(args: argparse.Namespace) -> tuple[dict[str, Interactions], dict[str, str]]:

@@ -158,7 +158,7 @@ def _numeric(df: pd.DataFrame, col: str, name: str) -> np.ndarray | None:
     if col not in df.columns:
         return None
     values = pd.to_numeric(df[col], errors="coerce")
-    bad = values.isna() & df[col].notna() | values.isna()
+    bad = values.isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(f"{name}: column '{col}' has a missing or non-numeric value {df[col].iloc[row]!r} at row {row}")

@@ -14,6 +14,7 @@ import io
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,7 @@ def _describe_dir(directory: Path) -> str:
     return f"file not found in {directory} (it holds: {shown or 'nothing'})"
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def _open_text(path: Path) -> TextIO:
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8")
     return open(path, encoding="utf-8")
@@ -127,7 +128,7 @@ def _select(df: pd.DataFrame, path: Path, mapping: Mapping[str, str], required: 
 
 
 def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
-    """A delimited file with a header line; row ``k`` of the result is line ``k + 2``; blank lines dropped."""
+    """A delimited file with a header line; blank lines are dropped and index label ``k`` is line ``k + 2``."""
     try:
         df = pd.read_csv(path, sep=sep, skip_blank_lines=False, compression="infer", dtype_backend="numpy_nullable")
     except pd.errors.EmptyDataError:
@@ -250,8 +251,9 @@ def load_ratings_tsv(path: Path) -> pd.DataFrame:
 
 
 def load_epinions_mat(path: Path) -> pd.DataFrame:
-    """Epinions ``rating.mat`` (MATLAB v5, rows ``[user, item, category, rating]``), plain or inside ``epinions.zip``."""
+    """Epinions ``rating.mat`` (MATLAB v5, rows ``[user, item, category, rating]``), plain or in ``epinions.zip``."""
     from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
     path = Path(path)
     if not path.is_file():
@@ -266,7 +268,7 @@ def load_epinions_mat(path: Path) -> pd.DataFrame:
         else:
             raw = path.read_bytes()
         mat = loadmat(io.BytesIO(raw), variable_names=["rating"])
-    except (OSError, ValueError, NotImplementedError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, NotImplementedError, MatReadError, zipfile.BadZipFile) as e:
         raise DataError(f"{path}: cannot read rating.mat: {e}") from None
     rating = mat.get("rating")
     if rating is None or rating.ndim != 2 or rating.shape[1] < 4:
@@ -293,20 +295,22 @@ def load_table(path: Path, columns: Mapping[str, str] | None = None, sep: str | 
     """A CSV/TSV/TXT (optionally gzipped) or Parquet file with a header row.
 
     ``columns`` maps our names (``user``, ``item`` required; ``rating``, ``timestamp``, ``split``
-    optional) to the file's column names; by default the file's columns already carry our names.
+    optional) to the file's column names, all of which must exist; by default the file's columns
+    already carry our names (``user`` and ``item`` required, the others used when present).
     The separator is inferred from the extension (``.csv`` comma, ``.tsv`` tab, ``.txt`` whitespace)
     unless ``sep`` is given. Ids keep the type read from the file.
     """
     path = Path(path)
     allowed = ("user", "item") + OPTIONAL_COLUMNS
+    required = tuple(columns) if columns is not None else ("user", "item")
     if columns is None:
         columns = {c: c for c in allowed}
     unknown = sorted(set(columns) - set(allowed))
     if unknown:
         raise DataError(f"{path}: unknown column mapping key(s) {unknown}; allowed: {list(allowed)}")
-    for required in ("user", "item"):
-        if required not in columns:
-            raise DataError(f"{path}: the column mapping needs '{required}'; got {dict(columns)}")
+    absent = [c for c in ("user", "item") if c not in columns]
+    if absent:
+        raise DataError(f"{path}: the column mapping needs {absent}; got {dict(columns)}")
     if path.suffix.lower() in (".parquet", ".pq"):
         if not path.is_file():
             raise MissingDataFile(f"{_describe_dir(path.parent)}: expected {path.name}")
@@ -315,8 +319,8 @@ def load_table(path: Path, columns: Mapping[str, str] | None = None, sep: str | 
         except (OSError, ValueError) as e:
             raise DataError(f"{path}: cannot read Parquet: {e}") from None
         df.columns = [str(c) for c in df.columns]
-        df = _select(df, path, columns, ("user", "item"))
+        df = _select(df, path, columns, required)
         return _finish(df, path, lambda k: f"row {k + 1}", int_ids=False)
     path = resolve_file(path)
     df = _read_delimited(path, sep if sep is not None else _sep_for(path))
-    return _row_finish(_select(df, path, columns, ("user", "item")), path, int_ids=False)
+    return _row_finish(_select(df, path, columns, required), path, int_ids=False)

@@ -165,7 +165,7 @@ def make_split(data: Interactions, kind: SplitKind = "random", *, seed: int = 0,
             raise DataError(f"{data.name}: this dataset ships no split of its own; use 'random' or 'leave_last_out'")
         return given_split(data, split_labels, valid_frac=valid_frac, seed=seed)
     if kind == "heldout_users":
-        return heldout_users_split(data, valid_frac=valid_frac, seed=seed)
+        return heldout_users_split(data, valid_frac=valid_frac, test_frac=test_frac, seed=seed)
     raise DataError(f"unknown split kind {kind!r}")
 
 

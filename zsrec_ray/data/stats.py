@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from zsrec_ray.data.interactions import Interactions
 
@@ -48,6 +47,8 @@ def _ccdf(degrees: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def plot_degree_distributions(datasets: dict[str, Interactions], path: str | Path) -> Path:
     """Write a PNG with the log-log degree CCDF of users (left) and items (right), one line per dataset."""
+    from matplotlib.figure import Figure  # Agg canvas, no pyplot state; imported here to keep imports light
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = Figure(figsize=(11, 4.5), layout="constrained")

@@ -107,6 +107,7 @@ def train_bpr(model: BPRTrainable, train_users: np.ndarray, train_items: np.ndar
         row["seconds"] = time.perf_counter() - t0
         report.history.append(row)
         bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
+        log.info("epoch %s", {k: round(v, 4) for k, v in row.items()})
         if on_epoch is not None:
             on_epoch(row)
         if valid is not None and bad_evals >= cfg.patience:

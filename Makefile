@@ -1,0 +1,26 @@
+# Quick start: `make demo` (main job on an embedded local Ray, real data) and `make test`.
+# Both create .venv and install the pinned dependencies (constraints.txt) on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(PY) -c "import pecanpy, pyarrow, ray.serve, ray.train.torch, torch, zsrec_ray; print('imports ok: torch', torch.__version__)"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) jobs/baselines.py --config configs/quickstart.yaml
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache
