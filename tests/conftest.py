@@ -38,3 +38,16 @@ def data_dir():
     if not d.is_dir():
         pytest.skip(f"real datasets not found at {d} (set ZSREC_DATA_DIR)")
     return d
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the whole test session (2 CPUs, no dashboard), shut down at the end."""
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    if started:
+        ray.shutdown()

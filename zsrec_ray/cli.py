@@ -59,7 +59,7 @@ def print_baselines(summary: dict, as_json: bool) -> None:
         print(json.dumps(summary, indent=2, default=float))
         return
     print(format_table(summary["stats"], ["dataset", "users", "items", "interactions", "density",
-                                          "user_gini", "item_gini"]))
+                                          "user_degree_gini", "item_degree_gini"]))
     print()
     cols = ["dataset", "model", "recall@10", "ndcg@10", "recall@20", "ndcg@20", "users", "epochs",
             "best_epoch", "s_per_epoch", "s_to_best", "wall_s"]

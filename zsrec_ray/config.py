@@ -59,6 +59,45 @@ class DomainSpec(_Strict):
     split: SplitConfig = Field(default_factory=SplitConfig)
 
 
+class Node2VecConfig(_Strict):
+    """pecanpy node2vec on the bipartite training graph (METHOD.md defaults)."""
+
+    dim: int = 64
+    walk_length: int = 80
+    num_walks: int = 10
+    window: int = 10
+    p: float = 1.0
+    q: float = 1.0
+    epochs: int = Field(1, description="Word2Vec epochs")
+    workers: int | None = Field(1, description="threads for walks and Word2Vec; 1 is bit-reproducible, None uses all cores (faster, not reproducible)")
+
+
+class SpectralConfig(_Strict):
+    """Randomized truncated SVD of the degree-normalised interaction matrix."""
+
+    dim: int = 64
+    n_iter: int = 5
+    oversamples: int = 10
+
+
+class FeatureConfig(_Strict):
+    """Dataset-agnostic node features (METHOD.md): every DEFAULT is a parameter."""
+
+    activity: bool = True
+    cooccurrence: bool = True
+    interaction: bool = True
+    activity_bins: int = Field(10, ge=2, description="B_a: equal-frequency percentile bins of degree")
+    mainstream: bool = Field(True, description="histogram of a node's neighbours over the other side's activity bins")
+    backend: Literal["node2vec", "spectral"] = "spectral"
+    node2vec: Node2VecConfig = Field(default_factory=Node2VecConfig)
+    spectral: SpectralConfig = Field(default_factory=SpectralConfig)
+    node_clusters: int = Field(50, ge=2, description="K_n: k-means clusters of node embeddings")
+    edge_clusters: int = Field(50, ge=2, description="K_e: k-means clusters of edge (Hadamard) embeddings")
+    cluster_bins: int = Field(10, ge=2, description="B_c: quantile bins of cluster size and density")
+    edge_sample: int = Field(200_000, ge=1000, description="edges sampled to fit the edge k-means")
+    seed: int = 0
+
+
 class EvalConfig(_Strict):
     ks: list[int] = Field(default_factory=lambda: [10, 20])
     batch_size: int = Field(1024, ge=1, description="users scored per batch")
@@ -78,9 +117,9 @@ class ItemKNNConfig(_Strict):
 
 class BPRMFConfig(_Strict):
     dim: int = 64
-    lr: float = 5e-3
+    lr: float = 2e-3
     weight_decay: float = 0.0
-    reg: float = Field(1e-5, description="L2 on the batch's embeddings")
+    reg: float = Field(1e-2, description="L2 on the batch's embeddings")
     batch_size: int = 8192
     epochs: int = 200
     patience: int = 10
@@ -93,7 +132,9 @@ class LightGCNConfig(_Strict):
     layers: int = 3
     lr: float = 1e-2
     reg: float = Field(1e-4, description="L2 on the batch's layer-0 embeddings")
-    batch_size: int = 32768
+    batch_size: int | None = Field(
+        None, description="triples per step; None: n_train/24 clipped to [2048, 32768] (every step propagates "
+                          "over the whole graph, so steps, not triples, set the cost of an epoch)")
     epochs: int = 200
     patience: int = 10
     eval_every: int = 1

@@ -36,6 +36,11 @@ def normalized_adjacency(x: sp.csr_matrix) -> torch.Tensor:
                                        torch.from_numpy(a.data), size=a.shape)
 
 
+def auto_batch_size(n_train: int) -> int:
+    """About 24 steps per epoch, within [2048, 32768] triples per step."""
+    return int(np.clip(n_train // 24, 2048, 32768))
+
+
 class _SymmetricSpMM(torch.autograd.Function):
     """``adj @ e`` for a symmetric sparse ``adj``: the backward is ``adj @ grad``, no transpose needed."""
 
@@ -97,7 +102,7 @@ class LightGCN(Recommender):
         self.train_ = train
         adj = normalized_adjacency(train.to_csr())
         self.module_ = LightGCNModule(adj, train.n_users, train.n_items, c.dim, c.layers, c.reg)
-        loop = LoopConfig(lr=c.lr, batch_size=c.batch_size, epochs=c.epochs, patience=c.patience,
+        loop = LoopConfig(lr=c.lr, batch_size=c.batch_size or auto_batch_size(len(train)), epochs=c.epochs, patience=c.patience,
                           eval_every=c.eval_every, seed=c.seed, progress=self.progress)
         report = train_bpr(self.module_, train.user, train.item, train.to_csr(), loop,
                            valid=None if valid is None else valid.to_csr())
