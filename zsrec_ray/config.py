@@ -98,6 +98,30 @@ class FeatureConfig(_Strict):
     seed: int = 0
 
 
+class PairConfig(_Strict):
+    """Per-(user, item) features, each normalised within the user's candidate list (percentile rank)."""
+
+    cosine: bool = Field(True, description="cosine of the user's and item's co-occurrence embeddings")
+    itemknn: bool = Field(True, description="item-item cosine neighbours' score against the user's history")
+    userknn: bool = Field(True, description="the item's support among the user's nearest users")
+    popularity: bool = Field(True, description="item popularity percentile within the domain")
+    item_neighbors: int = Field(100, ge=1, description="neighbours kept per item")
+    user_neighbors: int = Field(50, ge=1, description="neighbours kept per user")
+
+    def names(self) -> list[str]:
+        """The pair feature columns this config produces, in order."""
+        out = []
+        if self.cosine:
+            out.append("cosine_pct")
+        if self.itemknn:
+            out += ["itemknn_pct", "itemknn_rel"]
+        if self.userknn:
+            out += ["userknn_pct", "userknn_rel"]
+        if self.popularity:
+            out.append("popularity_pct")
+        return out
+
+
 class EvalConfig(_Strict):
     ks: list[int] = Field(default_factory=lambda: [10, 20])
     batch_size: int = Field(1024, ge=1, description="users scored per batch")
@@ -147,6 +171,27 @@ class ModelsConfig(_Strict):
     lightgcn: LightGCNConfig = Field(default_factory=LightGCNConfig)
 
 
+class PretrainConfig(_Strict):
+    """The pretrained zero-shot ranker and its pooled BPR training (METHOD.md defaults)."""
+
+    model: Literal["paper", "pair"] = Field(
+        "pair", description="paper: two-tower MLP on node features only; pair: towers plus a pair scorer")
+    hidden: int = Field(128, ge=1, description="tower hidden width")
+    out_dim: int = Field(64, ge=1, description="tower output width")
+    pair_hidden: int = Field(32, ge=1, description="pair scorer hidden width")
+    context: int = Field(8, ge=0, description="tower outputs projected to this width as pair-scorer context")
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 2048
+    epochs: int = 40
+    patience: int = 5
+    graph_frac: float = Field(
+        0.8, gt=0, le=1, description="share of each source's training interactions that features are computed "
+                                     "from; BPR positives are the rest. 1.0: features and positives both use all "
+                                     "training interactions")
+    seed: int = 0
+
+
 class BaselinesConfig(_Strict):
     """The `zsrec baselines` run: datasets x models on one split protocol."""
 
@@ -179,3 +224,28 @@ def load_yaml(path: str | Path, model: type[BaseModel]) -> BaseModel:
         return model.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(f"{p}: invalid config:\n{e}") from None
+
+
+class ZeroShotConfig(_Strict):
+    """Pretrain on source domains, evaluate on a target with nothing trained on it."""
+
+    data_dir: str | None = None
+    cache_dir: str | None = Field(None, description="feature and baseline cache (default: $ZSREC_CACHE_DIR or ~/.cache/zsrec)")
+    sources: list[str] = Field(default_factory=lambda: ["ml-100k", "lastfm"])
+    target: str = "ml-1m"
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
+    pairs: PairConfig = Field(default_factory=PairConfig)
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
+    evaluation: EvalConfig = Field(default_factory=EvalConfig)
+    compare: list[str] = Field(default_factory=lambda: ["mostpop", "itemknn", "lightgcn"],
+                               description="baselines fitted on the target's training split, reported beside")
+    model: ModelsConfig = Field(default_factory=ModelsConfig)
+    output: str | None = None
+
+    def resolved_data_dir(self) -> Path:
+        return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
+
+    def resolved_cache_dir(self) -> Path:
+        return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_dir()

@@ -1,0 +1,95 @@
+"""Checkpoint = weights + model config + feature schema; loaded with ``weights_only=True``."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from zsrec_ray.config import FeatureConfig, PairConfig, PretrainConfig
+from zsrec_ray.errors import DataError
+from zsrec_ray.models.zeroshot_net import ZeroShotNet
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """A pretrained network with everything needed to featurize and score a new domain."""
+
+    net: ZeroShotNet
+    pretrain: PretrainConfig
+    features: FeatureConfig
+    pairs: PairConfig
+    feature_schema: dict
+    metadata: dict
+
+    @property
+    def pair_names(self) -> list[str]:
+        return self.pairs.names() if self.pretrain.model == "pair" else []
+
+    def check_schema(self, schema: dict) -> None:
+        """Raise DataError when ``schema`` (a FeatureSet's) is not the one the network was trained on."""
+        if _canon(schema) != _canon(self.feature_schema):
+            raise DataError(
+                "feature schema mismatch: the checkpoint was trained on "
+                f"{json.dumps(_canon(self.feature_schema))} but the features are {json.dumps(_canon(schema))}; "
+                "featurize the domain with the checkpoint's feature config")
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically (temp file, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format_version": FORMAT_VERSION,
+            "state_dict": self.net.state_dict(),
+            "pretrain": json.dumps(self.pretrain.model_dump()),
+            "features": json.dumps(self.features.model_dump()),
+            "pairs": json.dumps(self.pairs.model_dump()),
+            "feature_schema": json.dumps(_canon(self.feature_schema)),
+            "metadata": json.dumps(self.metadata, default=str),
+        }
+        fd, tmp = tempfile.mkstemp(prefix=".ckpt.", dir=path.parent)
+        os.close(fd)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Checkpoint":
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"checkpoint not found: {path}")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            if payload.get("format_version") != FORMAT_VERSION:
+                raise DataError(f"{path}: unsupported checkpoint format {payload.get('format_version')!r}")
+            pretrain = PretrainConfig.model_validate_json(payload["pretrain"])
+            features = FeatureConfig.model_validate_json(payload["features"])
+            pairs = PairConfig.model_validate_json(payload["pairs"])
+            schema = json.loads(payload["feature_schema"])
+            metadata = json.loads(payload["metadata"])
+            net = ZeroShotNet(_width(schema, "user"), _width(schema, "item"), len(pairs.names()), pretrain)
+            net.load_state_dict(payload["state_dict"])
+        except DataError:
+            raise
+        except Exception as e:  # unpickling, zip, key and shape errors all mean the file is unusable
+            raise DataError(f"{path}: not a valid zsrec checkpoint ({type(e).__name__}: {e})") from None
+        net.eval()
+        return cls(net, pretrain, features, pairs, schema, metadata)
+
+
+def _canon(schema: dict) -> dict:
+    return {side: [[str(n), int(s)] for n, s in schema[side]] for side in ("user", "item")}
+
+
+def _width(schema: dict, side: str) -> int:
+    return sum(int(s) for _, s in schema[side])

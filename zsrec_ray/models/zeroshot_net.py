@@ -1,0 +1,55 @@
+"""The pretrained network: two MLP towers over node features, plus an optional pair scorer.
+
+score(u, i) = <MLP_U(x_u), MLP_I(x_i)> [+ g(pair_features(u, i), ctx_u, ctx_i)] where ``g`` is a
+small MLP and ``ctx`` a projection of each tower's output. Its first layer is split by input so
+scoring all items for a batch of users never materialises the concatenated (users x items x
+inputs) tensor.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from zsrec_ray.config import PretrainConfig
+
+
+def _tower(in_dim: int, hidden: int, out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out))
+
+
+class ZeroShotNet(nn.Module):
+    def __init__(self, user_dim: int, item_dim: int, n_pair: int, config: PretrainConfig):
+        super().__init__()
+        self.user_tower = _tower(user_dim, config.hidden, config.out_dim)
+        self.item_tower = _tower(item_dim, config.hidden, config.out_dim)
+        self.n_pair = n_pair if config.model == "pair" else 0
+        if self.n_pair:
+            h, c = config.pair_hidden, config.context
+            self.pair_in = nn.Linear(self.n_pair, h)
+            self.user_ctx = nn.Linear(config.out_dim, h, bias=False) if c else None
+            self.item_ctx = nn.Linear(config.out_dim, h, bias=False) if c else None
+            self.pair_out = nn.Sequential(nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1))
+
+    def towers(self, xu: torch.Tensor, xi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user_tower(xu), self.item_tower(xi)
+
+    def score_pairs(self, tu: torch.Tensor, ti: torch.Tensor, pf: torch.Tensor | None) -> torch.Tensor:
+        """Scores of aligned rows: tu (N, d), ti (N, d), pf (N, F) -> (N,)."""
+        s = (tu * ti).sum(-1)
+        if self.n_pair:
+            z = self.pair_in(pf)
+            if self.user_ctx is not None:
+                z = z + self.user_ctx(tu) + self.item_ctx(ti)
+            s = s + self.pair_out(z).squeeze(-1)
+        return s
+
+    def score_all(self, tu: torch.Tensor, ti: torch.Tensor, pf: torch.Tensor | None) -> torch.Tensor:
+        """Scores of every item for a batch of users: tu (B, d), ti (n, d), pf (B, n, F) -> (B, n)."""
+        s = tu @ ti.T
+        if self.n_pair:
+            z = self.pair_in(pf)
+            if self.user_ctx is not None:
+                z = z + self.user_ctx(tu)[:, None, :] + self.item_ctx(ti)[None, :, :]
+            s = s + self.pair_out(z).squeeze(-1)
+        return s
