@@ -189,6 +189,10 @@ class PretrainConfig(_Strict):
         0.8, gt=0, le=1, description="share of each source's training interactions that features are computed "
                                      "from; BPR positives are the rest. 1.0: features and positives both use all "
                                      "training interactions")
+    users_per_epoch: int = Field(
+        3000, ge=1, description="per source and epoch, BPR triples come from at most this many sampled users "
+                                "(pair features are computed for whole user rows, so this bounds an epoch's cost)")
+    valid_users: int = Field(2000, ge=1, description="per source, validation users sampled once for early stopping")
     seed: int = 0
 
 

@@ -62,9 +62,15 @@ def prepare_source(split: Split, features: FeatureConfig, pairs: PairConfig | No
     return SourceDomain(train.name, split, graph, full, parts.test.user, parts.test.item)
 
 
-def epoch_triples(src: SourceDomain, sampler: NegativeSampler, with_pairs: bool) -> dict[str, torch.Tensor]:
-    """One (user, positive, negative) triple per held-out positive, with their pair features."""
+def epoch_triples(src: SourceDomain, sampler: NegativeSampler, with_pairs: bool, max_users: int,
+                  rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """One (user, positive, negative) triple per held-out positive of up to ``max_users`` sampled users,
+    with their pair features."""
     u, i = src.pos_user, src.pos_item
+    all_users = np.unique(u)
+    if len(all_users) > max_users:
+        keep = np.isin(u, rng.choice(all_users, max_users, replace=False))
+        u, i = u[keep], i[keep]
     j = sampler.sample(u)
     out = {"u": torch.from_numpy(u), "i": torch.from_numpy(i), "j": torch.from_numpy(j)}
     if not with_pairs:
@@ -87,15 +93,24 @@ def epoch_triples(src: SourceDomain, sampler: NegativeSampler, with_pairs: bool)
     return out
 
 
-def validate(net: ZeroShotNet, sources: list[SourceDomain]) -> dict[str, float]:
+def validation_users(src: SourceDomain, n: int, seed: int) -> np.ndarray:
+    """Up to ``n`` users with validation items, sampled once (seeded)."""
+    users = np.unique(src.split.valid.user)
+    if len(users) > n:
+        users = np.sort(np.random.default_rng(seed).choice(users, n, replace=False))
+    return users
+
+
+def validate(net: ZeroShotNet, sources: list[SourceDomain], users: list[np.ndarray]) -> dict[str, float]:
     """Validation NDCG@20 per source, features from the full training split, training items masked."""
     net.eval()
     res = {}
     with torch.no_grad():
-        for src in sources:
+        for src, us in zip(sources, users):
             towers = net.towers(src.full.user_x(), src.full.item_x())
             fn = lambda b, s=src, t=towers: score_users(net, s.full, b, t)  # noqa: E731
-            res[src.name] = rank_metrics(fn, src.split.train.to_csr(), src.split.valid.to_csr(), ks=(20,))["ndcg@20"]
+            res[src.name] = rank_metrics(fn, src.split.train.to_csr(), src.split.valid.to_csr(), ks=(20,),
+                                         users=us)["ndcg@20"]
     net.train()
     return res
 
@@ -118,13 +133,14 @@ def pretrain(sources: list[SourceDomain], features: FeatureConfig, pairs: PairCo
     samplers = [NegativeSampler(s.split.train.to_csr(), np.random.default_rng(cfg.seed + k))
                 for k, s in enumerate(sources)]
     xs = [(s.graph.user_x(), s.graph.item_x()) for s in sources]
+    valid_users = [validation_users(s, cfg.valid_users, cfg.seed) for s in sources]
     report, best_state, bad = TrainReport(), None, 0
     t0 = time.perf_counter()
     train_time = 0.0
     bar = tqdm(range(1, cfg.epochs + 1), desc="pretrain", disable=not progress, leave=False)
     for epoch in bar:
         te = time.perf_counter()
-        triples = [epoch_triples(s, sm, with_pairs) for s, sm in zip(sources, samplers)]
+        triples = [epoch_triples(s, sm, with_pairs, cfg.users_per_epoch, rng) for s, sm in zip(sources, samplers)]
         batches = [(d, idx) for d, t in enumerate(triples)
                    for idx in torch.from_numpy(rng.permutation(len(t["u"]))).split(cfg.batch_size)]
         total = 0.0
@@ -141,7 +157,7 @@ def pretrain(sources: list[SourceDomain], features: FeatureConfig, pairs: PairCo
             opt.step()
             total += float(loss.detach()) * len(idx)
         train_time += time.perf_counter() - te
-        valid = validate(net, sources)
+        valid = validate(net, sources, valid_users)
         mean_valid = float(np.mean(list(valid.values())))
         row = {"epoch": epoch, "loss": total / sum(len(t["u"]) for t in triples), "valid_ndcg@20": mean_valid,
                **{f"valid_ndcg@20/{n}": v for n, v in valid.items()}, "seconds": time.perf_counter() - t0}
