@@ -75,8 +75,10 @@ def _rank_within_user(user: np.ndarray, *keys: np.ndarray) -> tuple[np.ndarray, 
 
 
 def _holdout_counts(n: np.ndarray, frac: float) -> np.ndarray:
-    """Rows held out per user: round(frac * n), at least 1 when the user has 3 or more rows."""
+    """Rows held out per user: round(frac * n), at least 1 when frac > 0 and the user has 3 or more rows."""
     c = np.rint(frac * n).astype(np.int64)
+    if frac <= 0:
+        return c
     return np.where(n >= 3, np.maximum(c, 1), 0)
 
 

@@ -19,9 +19,14 @@ from zsrec_ray.errors import ConfigError
 from zsrec_ray.features.neighbors import cosine_topk
 
 
-def percentile_rank(scores: torch.Tensor) -> torch.Tensor:
-    """Row-wise mid-rank percentile in [0, 1]: (#smaller + #smaller-or-equal) / (2 n)."""
+def percentile_rank(scores: torch.Tensor, decimals: int = 6) -> torch.Tensor:
+    """Row-wise mid-rank percentile in [0, 1]: (#smaller + #smaller-or-equal) / (2 n).
+
+    Scores are rounded to ``decimals`` first, so equal scores summed in a different order (e.g.
+    after relabelling ids) still tie; callers sum in float64 so rounding is not at a float32 edge.
+    """
     n = scores.shape[1]
+    scores = torch.round(scores, decimals=decimals).contiguous()
     srt = torch.sort(scores, dim=1).values
     less = torch.searchsorted(srt, scores, right=False)
     leq = torch.searchsorted(srt, scores, right=True)
@@ -43,7 +48,7 @@ class PairFeaturizer:
         self.names = config.names()
         if not self.names:
             raise ConfigError("every pair feature is switched off")
-        self.x = graph.to_csr().astype(np.float32)
+        self.x = graph.to_csr().astype(np.float64)  # float64 sums: ties survive id relabelling
         self.n_users, self.n_items = self.x.shape
         if config.cosine:
             if user_emb is None or item_emb is None:
@@ -52,12 +57,13 @@ class PairFeaturizer:
             self.user_unit = torch.from_numpy(_unit_rows(user_emb))
             self.item_unit = torch.from_numpy(_unit_rows(item_emb))
         if config.itemknn:
-            self.item_sim = cosine_topk(self.x, config.item_neighbors)  # items x items, column = target item
+            # items x items, column = target item
+            self.item_sim = cosine_topk(self.x, config.item_neighbors).astype(np.float64)
         if config.userknn:
             # row u: u's nearest users (cosine over their items)
-            self.user_sim = cosine_topk(self.x.T, config.user_neighbors).T.tocsr()
+            self.user_sim = cosine_topk(self.x.T, config.user_neighbors).T.tocsr().astype(np.float64)
         if config.popularity:
-            deg = torch.from_numpy(np.asarray(self.x.sum(axis=0)).ravel().astype(np.float32))
+            deg = torch.from_numpy(np.asarray(self.x.sum(axis=0)).ravel())
             self.popularity = percentile_rank(deg[None, :])[0]
 
     @property
@@ -69,7 +75,7 @@ class PairFeaturizer:
         users = np.asarray(users, dtype=np.int64)
         cols: list[torch.Tensor] = []
         if self.config.cosine:
-            cols.append(percentile_rank(self.user_unit[torch.from_numpy(users)] @ self.item_unit.T))
+            cols.append(percentile_rank((self.user_unit[torch.from_numpy(users)] @ self.item_unit.T).double()))
         if self.config.itemknn:
             s = torch.from_numpy((self.x[users] @ self.item_sim).toarray())
             cols += [percentile_rank(s), relative_to_max(s)]
@@ -78,7 +84,7 @@ class PairFeaturizer:
             cols += [percentile_rank(s), relative_to_max(s)]
         if self.config.popularity:
             cols.append(self.popularity.expand(len(users), -1))
-        return torch.stack(cols, dim=-1)
+        return torch.stack([c.float() for c in cols], dim=-1)
 
 
 def _unit_rows(emb: np.ndarray) -> np.ndarray:

@@ -1,0 +1,83 @@
+"""Per-pair features: normalisation ranges, id-permutation invariance, determinism, batch and domain independence."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import planted_interactions
+from zsrec_ray.config import PairConfig
+from zsrec_ray.data.interactions import Interactions
+from zsrec_ray.features.embeddings import spectral_embeddings
+from zsrec_ray.features.pairs import PairFeaturizer, percentile_rank
+from zsrec_ray.config import SpectralConfig
+
+CFG = PairConfig(item_neighbors=20, user_neighbors=10)
+
+
+def featurizer(data: Interactions, cfg: PairConfig = CFG) -> PairFeaturizer:
+    ue, ie = spectral_embeddings(data, SpectralConfig(dim=6), seed=0)
+    return PairFeaturizer(data, cfg, ue, ie)
+
+
+@pytest.fixture(scope="module")
+def domain():
+    return planted_interactions(n_users=120, n_items=60, per_user=10)
+
+
+def test_shape_names_and_ranges(domain):
+    pf = featurizer(domain)
+    f = pf(np.arange(domain.n_users)).numpy()
+    assert f.shape == (domain.n_users, domain.n_items, len(CFG.names()))
+    assert pf.names == CFG.names()
+    assert f.min() >= 0.0 and f.max() <= 1.0
+    rel = [k for k, n in enumerate(pf.names) if n.endswith("_rel")]
+    assert np.allclose(f[:, :, rel].max(axis=1), 1.0)  # every user has a best candidate
+
+
+def test_percentile_rank_ties_share_mid_rank():
+    p = percentile_rank(torch.tensor([[0.0, 0.0, 1.0, 2.0]]))[0].tolist()
+    assert p == pytest.approx([0.25, 0.25, 0.625, 0.875])
+
+
+def test_batch_independent_and_deterministic(domain):
+    pf = featurizer(domain)
+    all_rows = pf(np.arange(domain.n_users))
+    part = pf(np.array([7, 3, 50]))
+    assert torch.equal(part, all_rows[[7, 3, 50]])
+    assert torch.equal(featurizer(domain)(np.arange(10)), all_rows[:10])
+
+
+def test_permuting_ids_permutes_features(domain):
+    rng = np.random.default_rng(0)
+    up, ip = rng.permutation(domain.n_users), rng.permutation(domain.n_items)
+    # relabel: new user id of old u is up[u]
+    perm = Interactions(up[domain.user], ip[domain.item], domain.user_ids, domain.item_ids, name="perm")
+    # all neighbours kept, so no tie at the top-k cut can depend on id order
+    cfg = PairConfig(cosine=False, item_neighbors=1000, user_neighbors=1000)
+    a = PairFeaturizer(domain, cfg)(np.arange(domain.n_users)).numpy()
+    b = PairFeaturizer(perm, cfg)(up).numpy()  # rows of the same users, in the old order
+    np.testing.assert_allclose(b[:, ip], a, atol=1e-6)
+
+
+def test_no_cross_domain_dependence(domain):
+    other = planted_interactions(n_users=80, n_items=40, n_groups=4, per_user=8, seed=3, name="other")
+    before = featurizer(domain)(np.arange(20))
+    featurizer(other)(np.arange(20))
+    assert torch.equal(featurizer(domain)(np.arange(20)), before)
+
+
+def test_item_knn_feature_ranks_history_neighbours_high():
+    # user 0 saw item 0; items 0 and 1 co-occur for many users; item 2 never co-occurs with 0
+    rows = [("u0", "i0")] + [(f"u{k}", f"i{j}") for k in range(1, 6) for j in (0, 1)] + [("u9", "i2"), ("u9", "i3")]
+    data = Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item"]))
+    pf = PairFeaturizer(data, PairConfig(cosine=False, userknn=False, popularity=False))
+    f = pf(np.array([0]))[0].numpy()
+    assert f[1, 0] > f[2, 0] and f[1, 1] == pytest.approx(1.0)
+
+
+def test_cosine_needs_embeddings(domain):
+    from zsrec_ray.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="embeddings"):
+        PairFeaturizer(domain, CFG)
