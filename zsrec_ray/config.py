@@ -179,7 +179,7 @@ class PretrainConfig(_Strict):
     hidden: int = Field(128, ge=1, description="tower hidden width")
     out_dim: int = Field(64, ge=1, description="tower output width")
     pair_hidden: int = Field(32, ge=1, description="pair scorer hidden width")
-    context: int = Field(8, ge=0, description="tower outputs projected to this width as pair-scorer context")
+    tower_context: bool = Field(True, description="feed a projection of each tower output to the pair scorer")
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 2048

@@ -25,7 +25,7 @@ class ZeroShotNet(nn.Module):
         self.item_tower = _tower(item_dim, config.hidden, config.out_dim)
         self.n_pair = n_pair if config.model == "pair" else 0
         if self.n_pair:
-            h, c = config.pair_hidden, config.context
+            h, c = config.pair_hidden, config.tower_context
             self.pair_in = nn.Linear(self.n_pair, h)
             self.user_ctx = nn.Linear(config.out_dim, h, bias=False) if c else None
             self.item_ctx = nn.Linear(config.out_dim, h, bias=False) if c else None
