@@ -117,3 +117,19 @@ def run_zeroshot(cfg: ZeroShotConfig, sources: list[str] | None = None, target: 
 def run_leave_one_out(cfg: ZeroShotConfig, datasets: list[str], progress: bool = False) -> list[dict]:
     """For each dataset: pretrain on all the others, evaluate on it."""
     return [run_zeroshot(cfg, [d for d in datasets if d != t], t, progress) for t in datasets]
+
+
+def run_interpolation(cfg: ZeroShotConfig, bases: list[str], checkpoint: str | None = None,
+                      progress: bool = False) -> dict:
+    """Mix the pretrained ranker (loaded, or pretrained on ``cfg.sources``) with in-domain bases on the target."""
+    from zsrec_ray.evaluation.interpolation import interpolation_report
+
+    ck = Checkpoint.load(checkpoint) if checkpoint else pretrain_on(cfg, cfg.sources, progress)[0]
+    split = domain_split(cfg, cfg.target)
+    featurize_fn = caching_featurizer(cfg.resolved_cache_dir() / "features")
+    pre = PretrainedRecommender(ck, featurize_fn).fit(_scoring_data(split))
+    reports = []
+    for name in bases:
+        base = build_model(name, cfg.model, progress=progress).fit(_scoring_data(split), split.valid)
+        reports.append(interpolation_report(pre.score, base.score, split, name, ks=cfg.evaluation.ks))
+    return {"target": cfg.target, "sources": ck.metadata.get("sources", cfg.sources), "reports": reports}
