@@ -9,7 +9,6 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
 	$(PY) -c "import pecanpy, pyarrow, ray.serve, ray.train.torch, torch, zsrec_ray; print('imports ok: torch', torch.__version__)"
 	touch $(STAMP)
