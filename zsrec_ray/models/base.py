@@ -48,3 +48,40 @@ class Recommender(ABC):
     def n_items(self) -> int:
         assert self.train_ is not None
         return self.train_.n_items
+
+
+class BPRRecommender(Recommender):
+    """A recommender whose torch module is trained by the shared BPR loop (early stopping on valid)."""
+
+    def __init__(self, config, progress: bool = False) -> None:
+        super().__init__()
+        self.config = config
+        self.progress = progress
+
+    @abstractmethod
+    def build_module(self, train: Interactions):
+        """A fresh module with ``bpr_loss(u, i, j)`` and ``scorer()``."""
+
+    def batch_size(self, train: Interactions) -> int:
+        return self.config.batch_size
+
+    def fit(self, train: Interactions, valid: Interactions | None = None) -> "BPRRecommender":
+        import torch
+
+        from zsrec_ray.training.loop import LoopConfig, train_bpr
+
+        c = self.config
+        torch.manual_seed(c.seed)
+        self.train_ = train
+        self.module_ = self.build_module(train)
+        loop = LoopConfig(lr=c.lr, batch_size=self.batch_size(train), epochs=c.epochs, patience=c.patience,
+                          eval_every=c.eval_every, weight_decay=getattr(c, "weight_decay", 0.0), seed=c.seed,
+                          progress=self.progress)
+        report = train_bpr(self.module_, train.user, train.item, train.to_csr(), loop,
+                           valid=None if valid is None else valid.to_csr())
+        self.fit_report = report.to_dict()
+        self._scorer = self.module_.scorer()
+        return self
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self._scorer(users).numpy()

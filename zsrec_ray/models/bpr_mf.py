@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from zsrec_ray.config import BPRMFConfig
 from zsrec_ray.data.interactions import Interactions
-from zsrec_ray.models.base import Recommender
-from zsrec_ray.training.loop import LoopConfig, train_bpr
+from zsrec_ray.models.base import BPRRecommender
 
 
 class MFModule(nn.Module):
@@ -33,26 +31,11 @@ class MFModule(nn.Module):
         return lambda batch: users[torch.from_numpy(batch)] @ items.T
 
 
-class BPRMF(Recommender):
+class BPRMF(BPRRecommender):
     name = "bpr_mf"
 
     def __init__(self, config: BPRMFConfig | None = None, progress: bool = False) -> None:
-        super().__init__()
-        self.config = config or BPRMFConfig()
-        self.progress = progress
+        super().__init__(config or BPRMFConfig(), progress)
 
-    def fit(self, train: Interactions, valid: Interactions | None = None) -> "BPRMF":
-        c = self.config
-        torch.manual_seed(c.seed)
-        self.train_ = train
-        self.module_ = MFModule(train.n_users, train.n_items, c.dim, c.reg)
-        loop = LoopConfig(lr=c.lr, batch_size=c.batch_size, epochs=c.epochs, patience=c.patience,
-                          eval_every=c.eval_every, weight_decay=c.weight_decay, seed=c.seed, progress=self.progress)
-        report = train_bpr(self.module_, train.user, train.item, train.to_csr(), loop,
-                           valid=None if valid is None else valid.to_csr())
-        self.fit_report = report.to_dict()
-        return self
-
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return self.module_.scorer()(users).numpy()
+    def build_module(self, train: Interactions) -> MFModule:
+        return MFModule(train.n_users, train.n_items, self.config.dim, self.config.reg)

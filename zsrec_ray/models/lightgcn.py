@@ -15,8 +15,7 @@ from torch import nn
 
 from zsrec_ray.config import LightGCNConfig
 from zsrec_ray.data.interactions import Interactions
-from zsrec_ray.models.base import Recommender
-from zsrec_ray.training.loop import LoopConfig, train_bpr
+from zsrec_ray.models.base import BPRRecommender
 
 
 def normalized_adjacency(x: sp.csr_matrix) -> torch.Tensor:
@@ -88,27 +87,16 @@ class LightGCNModule(nn.Module):
         return lambda batch: users[torch.from_numpy(batch)] @ items.T
 
 
-class LightGCN(Recommender):
+class LightGCN(BPRRecommender):
     name = "lightgcn"
 
     def __init__(self, config: LightGCNConfig | None = None, progress: bool = False) -> None:
-        super().__init__()
-        self.config = config or LightGCNConfig()
-        self.progress = progress
+        super().__init__(config or LightGCNConfig(), progress)
 
-    def fit(self, train: Interactions, valid: Interactions | None = None) -> "LightGCN":
+    def build_module(self, train: Interactions) -> LightGCNModule:
         c = self.config
-        torch.manual_seed(c.seed)
-        self.train_ = train
         adj = normalized_adjacency(train.to_csr())
-        self.module_ = LightGCNModule(adj, train.n_users, train.n_items, c.dim, c.layers, c.reg)
-        loop = LoopConfig(lr=c.lr, batch_size=c.batch_size or auto_batch_size(len(train)), epochs=c.epochs, patience=c.patience,
-                          eval_every=c.eval_every, seed=c.seed, progress=self.progress)
-        report = train_bpr(self.module_, train.user, train.item, train.to_csr(), loop,
-                           valid=None if valid is None else valid.to_csr())
-        self.fit_report = report.to_dict()
-        self._scorer = self.module_.scorer()
-        return self
+        return LightGCNModule(adj, train.n_users, train.n_items, c.dim, c.layers, c.reg)
 
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        return self._scorer(users).numpy()
+    def batch_size(self, train: Interactions) -> int:
+        return self.config.batch_size or auto_batch_size(len(train))
