@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 from zsrec_ray.config import BaselinesConfig, DomainSpec
 from zsrec_ray.data.registry import load_split
@@ -16,12 +15,9 @@ from zsrec_ray.models import build_model
 log = logging.getLogger(__name__)
 
 
-def domain_spec(config: BaselinesConfig, dataset: str) -> DomainSpec:
-    return DomainSpec(dataset=dataset, preprocess=config.preprocess, split=config.split)
-
-
 def load_domain(config: BaselinesConfig, dataset: str) -> Split:
-    return load_split(domain_spec(config, dataset), config.resolved_data_dir())
+    spec = DomainSpec(dataset=dataset, preprocess=config.preprocess, split=config.split)
+    return load_split(spec, config.resolved_data_dir())
 
 
 def evaluate_model(config: BaselinesConfig, split: Split, model_name: str, progress: bool = False) -> dict:
@@ -45,14 +41,13 @@ def run_dataset(config: BaselinesConfig, dataset: str, progress: bool = False) -
     t0 = time.perf_counter()
     split = load_domain(config, dataset)
     stats = {"dataset": dataset, **dataset_stats(split.all()), "load_s": time.perf_counter() - t0}
-    rows = [evaluate_model(config, split, m, progress=progress) for m in config.models]
+    rows = []
+    for m in config.models:
+        rows.append(evaluate_model(config, split, m, progress=progress))
+        log.info("%s/%s done in %.1fs", dataset, m, rows[-1]["wall_s"])
     return {"stats": stats, "rows": rows}
 
 
 def summarize(results: list[dict]) -> dict:
     """Merge per-dataset results into one JSON-ready document."""
     return {"stats": [r["stats"] for r in results], "results": [row for r in results for row in r["rows"]]}
-
-
-def output_path(config: BaselinesConfig) -> Path | None:
-    return Path(config.output) if config.output else None
