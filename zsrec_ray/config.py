@@ -155,7 +155,7 @@ class LightGCNConfig(_Strict):
     dim: int = 64
     layers: int = 3
     lr: float = 1e-2
-    reg: float = Field(1e-4, description="L2 on the batch's layer-0 embeddings")
+    reg: float = Field(1e-3, description="L2 on the batch's layer-0 embeddings")
     batch_size: int | None = Field(
         None, description="triples per step; None: n_train/24 clipped to [2048, 32768] (every step propagates "
                           "over the whole graph, so steps, not triples, set the cost of an epoch)")
