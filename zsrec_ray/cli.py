@@ -142,7 +142,8 @@ def _cmd_zeroshot(args: argparse.Namespace) -> int:
 
     cfg = zeroshot_config(args)
     if args.leave_one_out:
-        results = run_leave_one_out(cfg, args.leave_one_out, progress=True)
+        save = (lambda res: write_json({"config": cfg.model_dump(), "results": res}, cfg.output)) if cfg.output else None
+        results = run_leave_one_out(cfg, args.leave_one_out, progress=True, on_result=save)
     else:
         results = [run_zeroshot(cfg, progress=True, checkpoint_path=args.checkpoint)]
     doc = {"config": cfg.model_dump(), "results": results}

@@ -230,6 +230,58 @@ def load_yaml(path: str | Path, model: type[BaseModel]) -> BaseModel:
         raise ConfigError(f"{p}: invalid config:\n{e}") from None
 
 
+class InterpolationConfig(_Strict):
+    """Post-hoc mixing of the pretrained ranker with a model fitted on the target."""
+
+    alpha: float | None = Field(None, ge=0, le=1, description="weight of the pretrained scores; None: chosen "
+                                                                "on the target's validation split")
+
+
+class RayConfig(_Strict):
+    """Where and how the Ray jobs run (the science settings live in the other sections)."""
+
+    address: str | None = Field(None, description="Ray cluster address; None: $RAY_ADDRESS (set by `ray job "
+                                                  "submit`) or an embedded local Ray")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of the embedded local Ray (default: all cores)")
+    store: str = Field("runs/store", description="feature store root: a local directory or a pyarrow URI")
+    storage_path: str = Field("runs/ray", description="Ray Train / Tune run storage (checkpoints, results)")
+    run_name: str = Field("pretrain", description="Ray Train run name; a run with the same name resumes")
+    num_workers: int = Field(1, ge=1, description="Ray Train data-parallel workers")
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs reserved per Ray Train worker")
+    use_gpu: bool = False
+    max_failures: int = Field(2, ge=0, description="worker failures a Ray Train run survives (resumes from "
+                                                   "its latest checkpoint)")
+    cpus_per_domain: float = Field(1.0, gt=0, description="CPUs per featurization task (one domain each)")
+    shard_edges: int = Field(500_000, ge=0, description="domains with more training edges assign edge clusters "
+                                                        "with Ray Data map_batches across the cluster")
+    force: bool = Field(False, description="recompute features that the store already holds")
+
+
+class TuneSearchConfig(_Strict):
+    """Ray Tune: search space (lists are choices; ranges are [low, high]) and scheduler."""
+
+    name: str = "tune"
+    num_samples: int = Field(8, ge=1)
+    max_concurrent: int = Field(2, ge=1)
+    cpus_per_trial: float = Field(1.0, gt=0)
+    max_epochs: int = Field(6, ge=1, description="epochs per trial (ASHA's max_t)")
+    grace_period: int = Field(2, ge=1, description="epochs before ASHA may stop a trial")
+    metric: Literal["zeroshot_ndcg@20", "blend_ndcg@20"] = Field(
+        "blend_ndcg@20", description="leave-one-source-out validation NDCG@20 of the zero-shot ranker, or of its "
+                                     "blend with ItemKNN fitted on the held-out source (what alpha weighs)")
+    activity_bins: list[int] = Field(default_factory=lambda: [5, 10, 20])
+    node_clusters: list[int] = Field(default_factory=lambda: [20, 50])
+    edge_clusters: list[int] = Field(default_factory=lambda: [20, 50])
+    emb_dim: list[int] = Field(default_factory=lambda: [32, 64], description="co-occurrence embedding dimension")
+    hidden: list[int] = Field(default_factory=lambda: [64, 128], description="tower width")
+    lr: tuple[float, float] = (3e-4, 3e-3)
+    alpha: tuple[float, float] = (0.0, 1.0)
+    backend: list[Literal["spectral", "node2vec"]] = Field(default_factory=lambda: ["spectral"])
+    pair_features: list[bool] = Field(default_factory=lambda: [True],
+                                      description="choices of the model: True = pair scorer, False = paper towers")
+    seed: int = 0
+
+
 class ZeroShotConfig(_Strict):
     """Pretrain on source domains, evaluate on a target with nothing trained on it."""
 
@@ -246,6 +298,9 @@ class ZeroShotConfig(_Strict):
     compare: list[str] = Field(default_factory=lambda: ["mostpop", "itemknn", "lightgcn"],
                                description="baselines fitted on the target's training split, reported beside")
     model: ModelsConfig = Field(default_factory=ModelsConfig)
+    interpolation: InterpolationConfig = Field(default_factory=InterpolationConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+    tune: TuneSearchConfig = Field(default_factory=TuneSearchConfig)
     output: str | None = None
 
     def resolved_data_dir(self) -> Path:

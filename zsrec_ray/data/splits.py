@@ -91,6 +91,15 @@ def _random_three_way(data: Interactions, valid_frac: float, test_frac: float, r
     return ~(is_test | is_valid), is_valid, is_test
 
 
+def feature_graph(train: Interactions, graph_frac: float, seed: int = 0) -> tuple[Interactions, Interactions]:
+    """Split training interactions into a feature graph (a per-user random ``graph_frac``) and the
+    held-out rest; ``graph_frac >= 1`` gives the whole training set twice."""
+    if graph_frac >= 1.0:
+        return train, train
+    parts = random_split(train, valid_frac=0.0, test_frac=1.0 - graph_frac, seed=seed)
+    return parts.train, parts.test
+
+
 def random_split(data: Interactions, *, valid_frac: float = 0.1, test_frac: float = 0.1, seed: int = 0) -> Split:
     """Per-user random split (default 80/10/10), seeded."""
     _check_fracs(valid_frac, test_frac)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from zsrec_ray.config import DomainSpec, FeatureConfig, ZeroShotConfig
@@ -114,9 +115,19 @@ def run_zeroshot(cfg: ZeroShotConfig, sources: list[str] | None = None, target: 
             "rows": add_ratios(rows), "pretrain": info, "wall_s": time.perf_counter() - t0}
 
 
-def run_leave_one_out(cfg: ZeroShotConfig, datasets: list[str], progress: bool = False) -> list[dict]:
-    """For each dataset: pretrain on all the others, evaluate on it."""
-    return [run_zeroshot(cfg, [d for d in datasets if d != t], t, progress) for t in datasets]
+def run_leave_one_out(cfg: ZeroShotConfig, datasets: list[str], progress: bool = False,
+                      on_result: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    """For each dataset: pretrain on all the others, evaluate on it.
+
+    ``on_result`` is called with the results so far after every target (e.g. to save them), so a
+    long run that fails late keeps what it finished.
+    """
+    results = []
+    for t in datasets:
+        results.append(run_zeroshot(cfg, [d for d in datasets if d != t], t, progress))
+        if on_result is not None:
+            on_result(results)
+    return results
 
 
 def run_interpolation(cfg: ZeroShotConfig, bases: list[str], checkpoint: str | None = None,

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from zsrec_ray.features.activity import Blocks, activity_blocks
 from zsrec_ray.features.cooccurrence import cooccurrence_blocks
 from zsrec_ray.features.embeddings import node_embeddings
 from zsrec_ray.features.featureset import FeatureSet, config_hash
-from zsrec_ray.features.interaction import interaction_blocks
+from zsrec_ray.features.interaction import EdgeAssigner, assign_edges, interaction_blocks
 
 
 def interactions_hash(train: Interactions) -> str:
@@ -30,9 +31,10 @@ def interactions_hash(train: Interactions) -> str:
     return h.hexdigest()[:16]
 
 
-def featurize(train: Interactions, config: FeatureConfig) -> FeatureSet:
+def featurize(train: Interactions, config: FeatureConfig, assign: EdgeAssigner = assign_edges) -> FeatureSet:
     """Features of one domain from its training interactions only (the enabled families, in order
-    activity, co-occurrence, interaction); ``timings`` records seconds per stage."""
+    activity, co-occurrence, interaction); ``timings`` records seconds per stage. ``assign`` labels
+    the edges with their k-means cluster (distributed runners pass a sharded one)."""
     if not (config.activity or config.cooccurrence or config.interaction):
         raise ConfigError("every feature family is switched off (activity, cooccurrence, interaction)")
     timings: dict[str, float] = {}
@@ -58,7 +60,7 @@ def featurize(train: Interactions, config: FeatureConfig) -> FeatureSet:
             user += u
             item += i
         if config.interaction:
-            u, i = stage("interaction", interaction_blocks, train, user_emb, item_emb, config)
+            u, i = stage("interaction", interaction_blocks, train, user_emb, item_emb, config, assign)
             user += u
             item += i
     timings["total"] = round(sum(timings.values()), 4)
@@ -88,16 +90,19 @@ def feature_cache_key(dataset: str, split_desc: str, config: FeatureConfig) -> s
     return f"{safe}-{split}-{config_hash(config)}"
 
 
-def cached_featurize(train: Interactions, config: FeatureConfig, cache_dir: str | Path, key: str) -> FeatureSet:
+def cached_featurize(train: Interactions, config: FeatureConfig, cache_dir: str | Path, key: str,
+                     compute: Callable[[Interactions, FeatureConfig], FeatureSet] | None = None,
+                     force: bool = False) -> FeatureSet:
     """Load ``cache_dir/key`` if it holds a valid FeatureSet with this config (and these training
-    interactions); otherwise featurize and save it atomically (temp dir in ``cache_dir``, then rename)."""
+    interactions) and ``force`` is off; otherwise compute it (``compute``, default :func:`featurize`)
+    and save it atomically (temp dir in ``cache_dir``, then rename)."""
     cache_dir = Path(cache_dir)
     target = cache_dir / key
     want_cfg, want_data = config_hash(config), interactions_hash(train)
-    cached = _load_valid(target, want_cfg, want_data)
+    cached = None if force else load_valid(target, want_cfg, want_data)
     if cached is not None:
         return cached
-    fs = featurize(train, config)
+    fs = (compute or featurize)(train, config)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
     try:
@@ -108,14 +113,15 @@ def cached_featurize(train: Interactions, config: FeatureConfig, cache_dir: str 
             tmp.rename(target)
         except OSError:
             # Another process won the race: keep its entry if it is valid.
-            if _load_valid(target, want_cfg, want_data) is None:
+            if load_valid(target, want_cfg, want_data) is None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return fs
 
 
-def _load_valid(directory: Path, cfg_hash: str, data_hash: str) -> FeatureSet | None:
+def load_valid(directory: Path, cfg_hash: str, data_hash: str) -> FeatureSet | None:
+    """The FeatureSet in ``directory`` if it is complete and matches both hashes, else None."""
     if not (directory / "manifest.json").is_file():
         return None
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 
 from zsrec_ray.config import FeatureConfig
@@ -13,22 +15,33 @@ from zsrec_ray.features.cooccurrence import cluster_value_bins, fit_kmeans
 CHUNK = 65_536
 
 
+#: Assigns every edge (user[e], item[e]) to a cluster of a fitted k-means: (model, user, item,
+#: user_emb, item_emb) -> labels. Distributed runners substitute a sharded version.
+EdgeAssigner = Callable[[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def assign_edges(model: Any, user: np.ndarray, item: np.ndarray, user_emb: np.ndarray,
+                 item_emb: np.ndarray) -> np.ndarray:
+    """Nearest-centroid label (``model.predict``, a fitted scikit-learn k-means) of each edge's Hadamard embedding, in chunks of :data:`CHUNK` edges."""
+    labels = np.empty(len(user), dtype=np.int64)
+    for start in range(0, len(user), CHUNK):
+        sl = slice(start, start + CHUNK)
+        emb = (user_emb[user[sl]] * item_emb[item[sl]]).astype(np.float32)
+        labels[sl] = model.predict(emb)
+    return labels
+
+
 def edge_clusters(user: np.ndarray, item: np.ndarray, user_emb: np.ndarray, item_emb: np.ndarray,
-                  k: int, sample: int, seed: int) -> np.ndarray:
+                  k: int, sample: int, seed: int, assign: EdgeAssigner = assign_edges) -> np.ndarray:
     """Cluster label of every edge: k-means fitted on a seeded sample of at most ``sample`` edges
-    (Hadamard products of endpoint embeddings), then applied to all edges in chunks."""
+    (Hadamard products of endpoint embeddings), then applied to all edges by ``assign``."""
     n = len(user)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     rng = np.random.default_rng(seed)
     fit_idx = np.sort(rng.choice(n, sample, replace=False)) if n > sample else np.arange(n)
     model, _ = fit_kmeans(user_emb[user[fit_idx]] * item_emb[item[fit_idx]], k, seed)
-    labels = np.empty(n, dtype=np.int64)
-    for start in range(0, n, CHUNK):
-        sl = slice(start, start + CHUNK)
-        emb = (user_emb[user[sl]] * item_emb[item[sl]]).astype(np.float32)
-        labels[sl] = model.predict(emb)
-    return labels
+    return assign(model, user, item, user_emb, item_emb)
 
 
 def _distinct_per_cluster(labels: np.ndarray, nodes: np.ndarray, k: int) -> np.ndarray:
@@ -41,14 +54,15 @@ def _distinct_per_cluster(labels: np.ndarray, nodes: np.ndarray, k: int) -> np.n
 
 
 def interaction_blocks(train: Interactions, user_emb: np.ndarray, item_emb: np.ndarray,
-                       config: FeatureConfig) -> tuple[Blocks, Blocks]:
+                       config: FeatureConfig, assign: EdgeAssigner = assign_edges) -> tuple[Blocks, Blocks]:
     """``inter_size`` and ``inter_density``: a node's incident edges as a normalised histogram over
     the B_c quantile bins of their clusters' size (edges) and density (edges / (distinct users x
     distinct items)). Each block sums to 1; isolated nodes get all-zero blocks.
     """
     x = train.to_csr().tocoo()
     user, item = x.row.astype(np.int64), x.col.astype(np.int64)
-    labels = edge_clusters(user, item, user_emb, item_emb, config.edge_clusters, config.edge_sample, config.seed)
+    labels = edge_clusters(user, item, user_emb, item_emb, config.edge_clusters, config.edge_sample, config.seed,
+                           assign)
     k = int(labels.max()) + 1 if len(labels) else 0
     size = np.bincount(labels, minlength=k).astype(np.float64)
     pairs = (_distinct_per_cluster(labels, user, k) * _distinct_per_cluster(labels, item, k)).astype(np.float64)

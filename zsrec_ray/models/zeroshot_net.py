@@ -34,6 +34,13 @@ class ZeroShotNet(nn.Module):
     def towers(self, xu: torch.Tensor, xi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.user_tower(xu), self.item_tower(xi)
 
+    def forward(self, xu: torch.Tensor, xi: torch.Tensor, xj: torch.Tensor, pf_i: torch.Tensor | None = None,
+                pf_j: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """BPR scores of (user, positive) and (user, negative) rows from their node (and pair) features."""
+        tu, ti = self.towers(xu, xi)
+        tj = self.item_tower(xj)
+        return self.score_pairs(tu, ti, pf_i), self.score_pairs(tu, tj, pf_j)
+
     def score_pairs(self, tu: torch.Tensor, ti: torch.Tensor, pf: torch.Tensor | None) -> torch.Tensor:
         """Scores of aligned rows: tu (N, d), ti (N, d), pf (N, F) -> (N,)."""
         s = (tu * ti).sum(-1)

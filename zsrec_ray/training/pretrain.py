@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from zsrec_ray.config import FeatureConfig, PairConfig, PretrainConfig
-from zsrec_ray.data.splits import Split, random_split
+from zsrec_ray.data.splits import Split, feature_graph
 from zsrec_ray.evaluation.evaluator import rank_metrics
 from zsrec_ray.features.featurizer import featurize
 from zsrec_ray.models.checkpoint import Checkpoint
@@ -57,20 +58,24 @@ def prepare_source(split: Split, features: FeatureConfig, pairs: PairConfig | No
     full = DomainFeatures.build(train, features, pairs, featurize_fn)
     if graph_frac >= 1.0:
         return SourceDomain(train.name, split, full, full, train.user, train.item)
-    parts = random_split(train, valid_frac=0.0, test_frac=1.0 - graph_frac, seed=seed)
-    graph = DomainFeatures.build(parts.train, features, pairs, featurize_fn)
-    return SourceDomain(train.name, split, graph, full, parts.test.user, parts.test.item)
+    graph_edges, heldout = feature_graph(train, graph_frac, seed)
+    graph = DomainFeatures.build(graph_edges, features, pairs, featurize_fn)
+    return SourceDomain(train.name, split, graph, full, heldout.user, heldout.item)
 
 
-def epoch_triples(src: SourceDomain, sampler: NegativeSampler, with_pairs: bool, max_users: int,
-                  rng: np.random.Generator) -> dict[str, torch.Tensor]:
-    """One (user, positive, negative) triple per held-out positive of up to ``max_users`` sampled users,
-    with their pair features."""
-    u, i = src.pos_user, src.pos_item
-    all_users = np.unique(u)
-    if len(all_users) > max_users:
-        keep = np.isin(u, rng.choice(all_users, max_users, replace=False))
-        u, i = u[keep], i[keep]
+def epoch_users(src: SourceDomain, max_users: int, rng: np.random.Generator) -> np.ndarray:
+    """The users whose held-out positives train this epoch: all, or a seeded sample of ``max_users``."""
+    users = np.unique(src.pos_user)
+    if len(users) > max_users:
+        users = np.sort(rng.choice(users, max_users, replace=False))
+    return users
+
+
+def epoch_triples(src: SourceDomain, sampler: NegativeSampler, with_pairs: bool,
+                  users: np.ndarray) -> dict[str, torch.Tensor]:
+    """One (user, positive, negative) triple per held-out positive of ``users``, with pair features."""
+    keep = np.isin(src.pos_user, users)
+    u, i = src.pos_user[keep], src.pos_item[keep]
     j = sampler.sample(u)
     out = {"u": torch.from_numpy(u), "i": torch.from_numpy(i), "j": torch.from_numpy(j)}
     if not with_pairs:
@@ -103,80 +108,170 @@ def validation_users(src: SourceDomain, n: int, seed: int) -> np.ndarray:
 
 def validate(net: ZeroShotNet, sources: list[SourceDomain], users: list[np.ndarray]) -> dict[str, float]:
     """Validation NDCG@20 per source, features from the full training split, training items masked."""
+    sums = validation_sums(net, sources, users)
+    return {src.name: float(sums[k] / max(len(users[k]), 1)) for k, src in enumerate(sources)}
+
+
+def validation_sums(net: ZeroShotNet, sources: list[SourceDomain], users: list[np.ndarray]) -> np.ndarray:
+    """Per source, the SUM of validation NDCG@20 over ``users`` (so shards can be added up)."""
+    was_training = net.training
     net.eval()
-    res = {}
+    out = np.zeros(len(sources))
     with torch.no_grad():
-        for src, us in zip(sources, users):
+        for k, (src, us) in enumerate(zip(sources, users)):
+            if not len(us):
+                continue
             towers = net.towers(src.full.user_x(), src.full.item_x())
             fn = lambda b, s=src, t=towers: score_users(net, s.full, b, t)  # noqa: E731
-            res[src.name] = rank_metrics(fn, src.split.train.to_csr(), src.split.valid.to_csr(), ks=(20,),
-                                         users=us)["ndcg@20"]
-    net.train()
-    return res
+            mean = rank_metrics(fn, src.split.train.to_csr(), src.split.valid.to_csr(), ks=(20,), users=us)["ndcg@20"]
+            out[k] = mean * len(us)
+    net.train(was_training)
+    return out
+
+
+def _identity_allreduce(values: np.ndarray, op: str) -> np.ndarray:
+    return values
+
+
+class Pretrainer:
+    """Pooled BPR pretraining, one epoch at a time, resumable, and shardable over data-parallel ranks.
+
+    Every rank draws the same epoch users (shared seed) and trains on its ``rank::world`` share of
+    them; ``wrap`` turns the network into its data-parallel form (e.g. DDP) and ``allreduce``
+    (``(values, "sum" | "max") -> values``) combines numbers across ranks. With one rank it is the
+    plain single-process loop.
+    """
+
+    def __init__(self, sources: list[SourceDomain], features: FeatureConfig, pairs: PairConfig, cfg: PretrainConfig,
+                 rank: int = 0, world: int = 1, wrap: Callable[[nn.Module], nn.Module] | None = None,
+                 allreduce: Callable[[np.ndarray, str], np.ndarray] = _identity_allreduce):
+        if not sources:
+            raise ValueError("pretraining needs at least one source domain")
+        self.schema = sources[0].graph.features.schema()
+        for s in sources[1:]:
+            if s.graph.features.schema() != self.schema:
+                raise ValueError(f"source {s.name} has a different feature schema than {sources[0].name}")
+        self.sources, self.features, self.pairs, self.cfg = sources, features, pairs, cfg
+        self.rank, self.world, self.allreduce = rank, world, allreduce
+        self.with_pairs = cfg.model == "pair"
+        torch.manual_seed(cfg.seed)
+        self.net = ZeroShotNet(sum(n for _, n in self.schema["user"]), sum(n for _, n in self.schema["item"]),
+                               len(pairs.names()) if self.with_pairs else 0, cfg)
+        self.model = wrap(self.net) if wrap is not None else self.net
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.rng = np.random.default_rng(cfg.seed)  # shared by all ranks: same epoch users
+        self.samplers = [NegativeSampler(s.split.train.to_csr(), np.random.default_rng(cfg.seed + k + 1000 * rank))
+                         for k, s in enumerate(sources)]
+        self.xs = [(s.graph.user_x(), s.graph.item_x()) for s in sources]
+        self.valid_users = [validation_users(s, cfg.valid_users, cfg.seed)[rank::world] for s in sources]
+        self.n_valid = [len(validation_users(s, cfg.valid_users, cfg.seed)) for s in sources]
+        self.report = TrainReport()
+        self.best_state: dict | None = None
+        self.bad = 0
+        self.train_seconds = 0.0
+        self.elapsed = 0.0
+
+    @property
+    def epoch(self) -> int:
+        return self.report.epochs
+
+    @property
+    def done(self) -> bool:
+        return self.epoch >= self.cfg.epochs or self.bad >= self.cfg.patience
+
+    def train_epoch(self) -> tuple[float, int]:
+        """One pass over this rank's triples; returns (summed loss, triples) over all ranks."""
+        cfg, rng = self.cfg, self.rng
+        triples = []
+        for src, sampler in zip(self.sources, self.samplers):
+            users = epoch_users(src, cfg.users_per_epoch, rng)[self.rank::self.world]
+            triples.append(epoch_triples(src, sampler, self.with_pairs, users))
+        local_bs = max(1, cfg.batch_size // self.world)
+        batches = [(d, idx) for d, t in enumerate(triples)
+                   for idx in torch.from_numpy(rng.permutation(len(t["u"]))).split(local_bs)]
+        order = [batches[k] for k in rng.permutation(len(batches))]
+        # Data-parallel ranks must take the same number of steps: the shorter ones wrap around.
+        steps = int(self.allreduce(np.array([len(order)], dtype=np.float64), "max")[0])
+        total, count = 0.0, 0
+        for step in range(steps):
+            if not order:
+                break
+            d, idx = order[step % len(order)]
+            t, (xu, xi) = triples[d], self.xs[d]
+            pf = (t["pf_i"][idx], t["pf_j"][idx]) if self.with_pairs else (None, None)
+            pos, neg = self.model(xu[t["u"][idx]], xi[t["i"][idx]], xi[t["j"][idx]], *pf)
+            loss = -nn.functional.logsigmoid(pos - neg).mean()
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            if step < len(order):
+                total += float(loss.detach()) * len(idx)
+                count += len(idx)
+        total, count = self.allreduce(np.array([total, count], dtype=np.float64), "sum")
+        return float(total), int(count)
+
+    def step(self) -> dict:
+        """Train one epoch, validate, track the best epoch; returns the epoch's metrics row."""
+        te = time.perf_counter()
+        total, count = self.train_epoch()
+        self.train_seconds += time.perf_counter() - te
+        sums = self.allreduce(validation_sums(self.net, self.sources, self.valid_users), "sum")
+        valid = {s.name: float(sums[k] / max(self.n_valid[k], 1)) for k, s in enumerate(self.sources)}
+        mean_valid = float(np.mean(list(valid.values())))
+        self.elapsed += time.perf_counter() - te
+        r = self.report
+        r.epochs += 1
+        row = {"epoch": r.epochs, "loss": total / max(count, 1), "triples": count, "valid_ndcg@20": mean_valid,
+               **{f"valid_ndcg@20/{n}": v for n, v in valid.items()}, "seconds": self.elapsed}
+        r.history.append(row)
+        if not np.isfinite(r.best_valid_ndcg20) or mean_valid > r.best_valid_ndcg20:
+            r.best_valid_ndcg20, r.best_epoch, r.seconds_to_best = mean_valid, r.epochs, self.elapsed
+            self.best_state, self.bad = copy.deepcopy(self.net.state_dict()), 0
+        else:
+            self.bad += 1
+        r.seconds = self.elapsed
+        r.seconds_per_epoch = self.train_seconds / r.epochs
+        log.info("pretrain epoch %d loss %.4f valid NDCG@20 %s", r.epochs, row["loss"],
+                 {k: round(v, 4) for k, v in valid.items()})
+        return row
+
+    def checkpoint(self) -> Checkpoint:
+        """The best epoch's network in the core checkpoint format."""
+        net = copy.deepcopy(self.net)
+        if self.best_state is not None:
+            net.load_state_dict(self.best_state)
+        net.eval()
+        meta = {"sources": [s.name for s in self.sources],
+                "report": {k: v for k, v in self.report.to_dict().items() if k != "history"}}
+        return Checkpoint(net, self.cfg, self.features, self.pairs, self.schema, meta)
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume (tensors and plain Python only: loads with ``weights_only=True``)."""
+        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "best": self.best_state,
+                "bad": self.bad, "report": self.report.to_dict(), "rng": self.rng.bit_generator.state,
+                "samplers": [sm.rng.bit_generator.state for sm in self.samplers],
+                "train_seconds": self.train_seconds, "elapsed": self.elapsed}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        self.best_state, self.bad = state["best"], state["bad"]
+        self.report = TrainReport(**state["report"])
+        self.rng.bit_generator.state = state["rng"]
+        for sm, st in zip(self.samplers, state["samplers"]):
+            sm.rng.bit_generator.state = st
+        self.train_seconds, self.elapsed = state["train_seconds"], state["elapsed"]
 
 
 def pretrain(sources: list[SourceDomain], features: FeatureConfig, pairs: PairConfig, cfg: PretrainConfig,
              progress: bool = False) -> tuple[Checkpoint, TrainReport]:
-    """Adam + BPR over pooled sources; keeps the epoch with the best mean source validation NDCG@20."""
-    if not sources:
-        raise ValueError("pretraining needs at least one source domain")
-    schema = sources[0].graph.features.schema()
-    for s in sources[1:]:
-        if s.graph.features.schema() != schema:
-            raise ValueError(f"source {s.name} has a different feature schema than {sources[0].name}")
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    with_pairs = cfg.model == "pair"
-    net = ZeroShotNet(sum(n for _, n in schema["user"]), sum(n for _, n in schema["item"]),
-                      len(pairs.names()) if with_pairs else 0, cfg)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    samplers = [NegativeSampler(s.split.train.to_csr(), np.random.default_rng(cfg.seed + k))
-                for k, s in enumerate(sources)]
-    xs = [(s.graph.user_x(), s.graph.item_x()) for s in sources]
-    valid_users = [validation_users(s, cfg.valid_users, cfg.seed) for s in sources]
-    report, best_state, bad = TrainReport(), None, 0
-    t0 = time.perf_counter()
-    train_time = 0.0
-    bar = tqdm(range(1, cfg.epochs + 1), desc="pretrain", disable=not progress, leave=False)
-    for epoch in bar:
-        te = time.perf_counter()
-        triples = [epoch_triples(s, sm, with_pairs, cfg.users_per_epoch, rng) for s, sm in zip(sources, samplers)]
-        batches = [(d, idx) for d, t in enumerate(triples)
-                   for idx in torch.from_numpy(rng.permutation(len(t["u"]))).split(cfg.batch_size)]
-        total = 0.0
-        for k in rng.permutation(len(batches)):
-            d, idx = batches[k]
-            t, (xu, xi) = triples[d], xs[d]
-            tu, ti = net.towers(xu[t["u"][idx]], xi[t["i"][idx]])
-            tj = net.item_tower(xi[t["j"][idx]])
-            pos = net.score_pairs(tu, ti, t["pf_i"][idx] if with_pairs else None)
-            neg = net.score_pairs(tu, tj, t["pf_j"][idx] if with_pairs else None)
-            loss = -nn.functional.logsigmoid(pos - neg).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        train_time += time.perf_counter() - te
-        valid = validate(net, sources, valid_users)
-        mean_valid = float(np.mean(list(valid.values())))
-        row = {"epoch": epoch, "loss": total / sum(len(t["u"]) for t in triples), "valid_ndcg@20": mean_valid,
-               **{f"valid_ndcg@20/{n}": v for n, v in valid.items()}, "seconds": time.perf_counter() - t0}
-        report.history.append(row)
-        report.epochs = epoch
-        if not np.isfinite(report.best_valid_ndcg20) or mean_valid > report.best_valid_ndcg20:
-            report.best_valid_ndcg20, report.best_epoch = mean_valid, epoch
-            report.seconds_to_best = time.perf_counter() - t0
-            best_state, bad = copy.deepcopy(net.state_dict()), 0
-        else:
-            bad += 1
-        bar.set_postfix(loss=round(row["loss"], 4), valid=round(mean_valid, 4))
-        log.info("pretrain epoch %d loss %.4f valid NDCG@20 %s", epoch, row["loss"],
-                 {k: round(v, 4) for k, v in valid.items()})
-        if bad >= cfg.patience:
-            break
-    net.load_state_dict(best_state)
-    net.eval()
-    report.seconds = time.perf_counter() - t0
-    report.seconds_per_epoch = train_time / max(report.epochs, 1)
-    meta = {"sources": [s.name for s in sources], "report": {k: v for k, v in report.to_dict().items() if k != "history"}}
-    return Checkpoint(net, cfg, features, pairs, schema, meta), report
+    """Adam + BPR over pooled sources in one process; keeps the epoch with the best mean source
+    validation NDCG@20."""
+    trainer = Pretrainer(sources, features, pairs, cfg)
+    bar = tqdm(total=cfg.epochs, desc="pretrain", disable=not progress, leave=False)
+    while not trainer.done:
+        row = trainer.step()
+        bar.update(1)
+        bar.set_postfix(loss=round(row["loss"], 4), valid=round(row["valid_ndcg@20"], 4))
+    bar.close()
+    return trainer.checkpoint(), trainer.report

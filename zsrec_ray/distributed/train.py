@@ -1,0 +1,118 @@
+"""Ray Train: data-parallel (DDP) pretraining of the zero-shot ranker over pooled source domains.
+
+Each worker reads the sources' features from the feature store and their interaction tables,
+draws its own shard of every epoch's users and their negatives (same domain), and trains the
+core :class:`~zsrec_ray.training.pretrain.Pretrainer` wrapped in DDP. Rank 0 writes a checkpoint
+every epoch (the resumable training state plus the best network so far in the core checkpoint
+format); with ``max_failures`` a run whose worker dies restarts from the latest one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zsrec_ray.config import ZeroShotConfig
+from zsrec_ray.evaluation.zeroshot import domain_split
+from zsrec_ray.features.store import FeatureStore
+from zsrec_ray.models.checkpoint import Checkpoint
+from zsrec_ray.training.pretrain import Pretrainer, prepare_source
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "train_state.pt"
+MODEL_FILE = "model.pt"
+
+
+def _allreduce(values: np.ndarray, op: str) -> np.ndarray:
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_initialized():
+        return values
+    t = torch.from_numpy(np.asarray(values, dtype=np.float64).copy())
+    dist.all_reduce(t, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
+    return t.numpy()
+
+
+def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
+    """The Ray Train worker function (see :func:`pretrain_distributed`)."""
+    import ray.train
+    import ray.train.torch
+
+    cfg = ZeroShotConfig.model_validate_json(loop_config["config"])
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    store = FeatureStore(loop_config["store"])
+    pairs = cfg.pairs if cfg.pretrain.model == "pair" else None
+    sources = [prepare_source(domain_split(cfg, s), cfg.features, pairs, cfg.pretrain.graph_frac,
+                              cfg.pretrain.seed, store.featurizer()) for s in loop_config["sources"]]
+    trainer = Pretrainer(sources, cfg.features, cfg.pairs, cfg.pretrain, rank=rank, world=world,
+                         wrap=ray.train.torch.prepare_model if world > 1 else None, allreduce=_allreduce)
+    resumed = ray.train.get_checkpoint()
+    if resumed is not None:
+        with resumed.as_directory() as d:
+            trainer.load_state_dict(torch.load(Path(d) / STATE_FILE, weights_only=True))
+        log.info("rank %d resumed after epoch %d", rank, trainer.epoch)
+    fault = loop_config.get("fault")
+    while not trainer.done:
+        if fault and rank == fault["rank"] and trainer.epoch + 1 == fault["epoch"] \
+                and not Path(fault["marker"]).exists():
+            Path(fault["marker"]).write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the resume test
+        row = trainer.step()
+        metrics = {k: v for k, v in row.items() if isinstance(v, (int, float))}
+        with tempfile.TemporaryDirectory() as d:
+            ckpt = None
+            if rank == 0:
+                torch.save(trainer.state_dict(), Path(d) / STATE_FILE)
+                trainer.checkpoint().save(Path(d) / MODEL_FILE)
+                ckpt = ray.train.Checkpoint.from_directory(d)
+            ray.train.report(metrics, checkpoint=ckpt, checkpoint_dir_name=f"epoch_{trainer.epoch:04d}")
+
+
+def pretrain_distributed(cfg: ZeroShotConfig, sources: list[str], store_uri: str, storage_path: str,
+                         name: str = "pretrain", num_workers: int = 2, use_gpu: bool = False,
+                         max_failures: int = 2, fault: dict | None = None) -> tuple[Checkpoint, dict]:
+    """Run :func:`train_loop_per_worker` on ``num_workers`` Ray Train workers; returns the final core
+    checkpoint (best epoch) and a report with the per-epoch history.
+
+    ``storage_path`` (absolute path or URI) holds the run's checkpoints; a run started again with
+    the same ``storage_path`` and ``name`` resumes from its latest checkpoint. ``fault`` ({rank,
+    epoch, marker}) makes that worker kill itself once, before that epoch (for tests).
+    """
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    t0 = time.perf_counter()
+    cpus = max(0.5, float(os.environ.get("ZSREC_TRAIN_CPUS_PER_WORKER", 1)))
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"config": cfg.model_dump_json(), "sources": list(sources), "store": store_uri,
+                           "fault": fault},
+        scaling_config=ray.train.ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
+                                               resources_per_worker={"CPU": cpus}),
+        run_config=ray.train.RunConfig(name=name, storage_path=_abs(storage_path),
+                                       failure_config=ray.train.FailureConfig(max_failures=max_failures),
+                                       checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2)),
+    )
+    result = trainer.fit()
+    if result.checkpoint is None:
+        raise RuntimeError(f"Ray Train run {name} finished without a checkpoint: {result.error}")
+    with result.checkpoint.as_directory() as d:
+        ck = Checkpoint.load(Path(d) / MODEL_FILE)
+        state = torch.load(Path(d) / STATE_FILE, weights_only=True)
+    report = {**state["report"], "workers": num_workers, "wall_s": time.perf_counter() - t0,
+              "checkpoint_dir": result.checkpoint.path}
+    return ck, report
+
+
+def _abs(path: str) -> str:
+    return path if "://" in path else str(Path(path).expanduser().resolve())
