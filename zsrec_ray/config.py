@@ -245,7 +245,9 @@ class RayConfig(_Strict):
     num_cpus: int | None = Field(None, ge=1, description="CPUs of the embedded local Ray (default: all cores)")
     store: str = Field("runs/store", description="feature store root: a local directory or a pyarrow URI")
     storage_path: str = Field("runs/ray", description="Ray Train / Tune run storage (checkpoints, results)")
-    run_name: str = Field("pretrain", description="Ray Train run name; a run with the same name resumes")
+    run_name: str | None = Field(None, description="Ray Train run name; a run with the same name resumes from "
+                                                   "its latest checkpoint. None: derived from the sources and the "
+                                                   "data, feature and model settings")
     num_workers: int = Field(1, ge=1, description="Ray Train data-parallel workers")
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs reserved per Ray Train worker")
     use_gpu: bool = False
@@ -301,6 +303,8 @@ class ZeroShotConfig(_Strict):
     interpolation: InterpolationConfig = Field(default_factory=InterpolationConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
     tune: TuneSearchConfig = Field(default_factory=TuneSearchConfig)
+    checkpoint: str = Field("runs/checkpoints/zsrec.pt", description="where the pretrain job writes the final "
+                                                                     "checkpoint and evaluate/serve read it")
     output: str | None = None
 
     def resolved_data_dir(self) -> Path:

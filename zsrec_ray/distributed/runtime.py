@@ -20,6 +20,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, **kwargs
         return False
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
+        kwargs.pop("include_dashboard", None)  # a cluster's own setting
         ray.init(address=address, **kwargs)
         log.info("connected to Ray cluster at %s", address)
     else:

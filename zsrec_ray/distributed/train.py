@@ -80,7 +80,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
 
 def pretrain_distributed(cfg: ZeroShotConfig, sources: list[str], store_uri: str, storage_path: str,
                          name: str = "pretrain", num_workers: int = 2, use_gpu: bool = False,
-                         max_failures: int = 2, fault: dict | None = None) -> tuple[Checkpoint, dict]:
+                         max_failures: int = 2, fault: dict | None = None,
+                         cpus_per_worker: float = 1.0) -> tuple[Checkpoint, dict]:
     """Run :func:`train_loop_per_worker` on ``num_workers`` Ray Train workers; returns the final core
     checkpoint (best epoch) and a report with the per-epoch history.
 
@@ -92,13 +93,12 @@ def pretrain_distributed(cfg: ZeroShotConfig, sources: list[str], store_uri: str
     from ray.train.torch import TorchTrainer
 
     t0 = time.perf_counter()
-    cpus = max(0.5, float(os.environ.get("ZSREC_TRAIN_CPUS_PER_WORKER", 1)))
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"config": cfg.model_dump_json(), "sources": list(sources), "store": store_uri,
                            "fault": fault},
         scaling_config=ray.train.ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
-                                               resources_per_worker={"CPU": cpus}),
+                                               resources_per_worker={"CPU": cpus_per_worker}),
         run_config=ray.train.RunConfig(name=name, storage_path=_abs(storage_path),
                                        failure_config=ray.train.FailureConfig(max_failures=max_failures),
                                        checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2)),

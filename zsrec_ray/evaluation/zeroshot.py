@@ -60,8 +60,10 @@ def pretrain_on(cfg: ZeroShotConfig, sources: list[str], progress: bool = False)
     return ck, info
 
 
-def evaluate_pretrained(cfg: ZeroShotConfig, ck: Checkpoint, split: Split, label: str) -> dict:
-    featurize_fn = caching_featurizer(cfg.resolved_cache_dir() / "features")
+def evaluate_pretrained(cfg: ZeroShotConfig, ck: Checkpoint, split: Split, label: str,
+                        featurize_fn: Featurizer | None = None) -> dict:
+    """Test metrics of the frozen checkpoint on ``split`` (features from its training interactions)."""
+    featurize_fn = featurize_fn or caching_featurizer(cfg.resolved_cache_dir() / "features")
     t0 = time.perf_counter()
     model = PretrainedRecommender(ck, featurize_fn).fit(_scoring_data(split))
     res = evaluate(model.score, split, "test", ks=cfg.evaluation.ks, batch_size=cfg.evaluation.batch_size)

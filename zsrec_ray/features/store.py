@@ -39,9 +39,13 @@ Featurizer = Callable[[Interactions, FeatureConfig], FeatureSet]
 class FeatureStore:
     """Feature sets under ``root`` (local path or URI); ``featurizer()`` is a drop-in featurize function."""
 
-    def __init__(self, root: str | Path, staging_dir: str | Path | None = None):
+    def __init__(self, root: str | Path, staging_dir: str | Path | None = None,
+                 filesystem: pafs.FileSystem | None = None):
         root = str(root)
-        if "://" in root:
+        if filesystem is not None:  # an explicit pyarrow filesystem; ``root`` is a path in it
+            self.fs, self.root = filesystem, root.rstrip("/")
+            self.local = isinstance(filesystem, pafs.LocalFileSystem)
+        elif "://" in root:
             self.fs, path = pafs.FileSystem.from_uri(root)
             self.local = isinstance(self.fs, pafs.LocalFileSystem)
             self.root = path
@@ -64,6 +68,7 @@ class FeatureStore:
         want_cfg, want_data = config_hash(config), interactions_hash(graph)
         stage = self._stage_dir() / key
         if not force and not stage.exists() and self.fs.get_file_info(self._set_path(key)).type == pafs.FileType.Directory:
+            stage.mkdir(parents=True)
             pafs.copy_files(self._set_path(key), str(stage), source_filesystem=self.fs,
                             destination_filesystem=pafs.LocalFileSystem())
         found = None if force else load_valid(stage, want_cfg, want_data)
