@@ -30,7 +30,7 @@ def store_cfg(tmp_path_factory, data_dir, ray_session):
     tmp = tmp_path_factory.mktemp("platform")
     cfg = small_config(tmp, data_dir)
     specs = [DomainSpec(dataset=d) for d in ("ml-100k", "no-such-dataset", "lastfm")]
-    # shard_edges 90k: ml-100k (~79k train edges) runs as a task, lastfm is sharded... and vice versa
+    # ml-100k (~79k training edges) assigns edge clusters with map_batches; lastfm (~57k) runs as a task
     rows = featurize_domains(specs, cfg.features, cfg.ray.store, 0.8, 0, data_dir, shard_edges=60_000)
     return cfg, rows
 
@@ -100,3 +100,24 @@ def test_tune_writes_best_config_table_and_plot_and_resumes(store_cfg, tmp_path)
     assert again["best_params"] == summary["best_params"]
     assert json.loads((out / "summary.json").read_text())["metric"] == "blend_ndcg@20"
     assert yaml.safe_load((out / "best_config.yaml").read_text())["sources"] == cfg.sources
+
+
+def test_run_command_featurizes_pretrains_and_evaluates(store_cfg, tmp_path, capsys):
+    from zsrec_ray.cli import main
+
+    cfg, _ = store_cfg
+    d = cfg.model_dump()
+    d["pretrain"]["epochs"] = 2
+    d["compare"] = ["mostpop"]
+    d["checkpoint"] = str(tmp_path / "model.pt")
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(d))
+    assert main(["run", "--config", str(path), "--output", str(tmp_path / "out.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "zero-shot on douban-movie" in printed and "pretrained-pair" in printed
+    out = json.loads((tmp_path / "out.json").read_text())
+    feat = {r["domain"]: r["status"] for r in out["featurize"]["domains"]}
+    assert feat == {"ml-100k": "skipped", "lastfm": "skipped", "douban-movie": "ok"}
+    rows = {r["model"]: r for r in out["evaluate"]["rows"]}
+    assert rows["pretrained-pair"]["ndcg@20"] > rows["mostpop"]["ndcg@20"]
+    assert (tmp_path / "model.pt").is_file()
