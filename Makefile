@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) jobs/baselines.py --config configs/quickstart.yaml
+	$(PY) jobs/pipeline.py --config configs/pipeline.yaml --output runs/quickstart/pipeline.json
 
 test: $(STAMP)
 	$(PY) -m pytest -q
