@@ -109,7 +109,8 @@ def test_cached_featurize_computes_once_then_loads(domain, tmp_path, monkeypatch
     second = cached_featurize(domain, CFG, tmp_path, key)
     assert len(calls) == 1
     assert_equal(first, second)
-    assert [p.name for p in tmp_path.iterdir()] == [key]  # the temp dir was renamed, nothing left over
+    # the temp dir was renamed, nothing left over but the (empty) lock file
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".{key}.lock", key]
     # Another config under the same key, or other training data: recomputed and replaced.
     other = CFG.model_copy(update={"cluster_bins": 4})
     assert cached_featurize(domain, other, tmp_path, key).config_hash == config_hash(other)

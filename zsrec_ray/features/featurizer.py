@@ -95,15 +95,24 @@ def cached_featurize(train: Interactions, config: FeatureConfig, cache_dir: str 
                      force: bool = False) -> FeatureSet:
     """Load ``cache_dir/key`` if it holds a valid FeatureSet with this config (and these training
     interactions) and ``force`` is off; otherwise compute it (``compute``, default :func:`featurize`)
-    and save it atomically (temp dir in ``cache_dir``, then rename)."""
+    and save it atomically (temp dir in ``cache_dir``, then rename). Processes asking for the same
+    key wait on a lock file instead of computing it twice (e.g. concurrent Tune trials)."""
+    from filelock import FileLock
+
     cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache_dir / f".{key}.lock")):
+        return _featurize_locked(train, config, cache_dir, key, compute, force)
+
+
+def _featurize_locked(train: Interactions, config: FeatureConfig, cache_dir: Path, key: str,
+                      compute: Callable[[Interactions, FeatureConfig], FeatureSet] | None, force: bool) -> FeatureSet:
     target = cache_dir / key
     want_cfg, want_data = config_hash(config), interactions_hash(train)
     cached = None if force else load_valid(target, want_cfg, want_data)
     if cached is not None:
         return cached
     fs = (compute or featurize)(train, config)
-    cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
     try:
         fs.save(tmp)
