@@ -162,7 +162,8 @@ def test_cooccurrence_clusters_follow_planted_groups(planted):
 
 
 def test_one_domain_never_depends_on_another(planted):
-    assert list(inspect.signature(featurize).parameters) == ["train", "config"]
+    # Inputs: one domain's interactions, the config, and how edges are assigned (no data).
+    assert list(inspect.signature(featurize).parameters) == ["train", "config", "assign"]
     a = planted_interactions(n_users=120, n_items=60, n_groups=3, per_user=10, seed=1, name="a")
     first = featurize(a, SMALL_CFG)
     featurize(planted, SMALL_CFG)
