@@ -312,3 +312,22 @@ class ZeroShotConfig(_Strict):
 
     def resolved_cache_dir(self) -> Path:
         return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_dir()
+
+
+class ServeConfig(_Strict):
+    """The Ray Serve app (`serve_config.yaml` passes these as the application's args)."""
+
+    checkpoint: str = Field("runs/checkpoints/zsrec.pt", description="pretrained checkpoint to serve")
+    storage_dir: str = Field("runs/serve", description="registered domains: interactions, features, status")
+    token_env: str = Field("ZSREC_API_TOKEN", description="environment variable holding the bearer token")
+    token_file: str | None = Field(None, description="file holding the bearer token (read if the variable is unset)")
+    protect_reads: bool = Field(False, description="also require the token on read endpoints")
+    max_request_bytes: int = Field(20_000_000, ge=1024, description="larger request bodies get 413")
+    max_k: int = Field(1000, ge=1, description="largest k a recommendation may ask for")
+    max_batch_users: int = Field(1000, ge=1, description="most users in one batch recommendation")
+    min_interactions: int = Field(20, ge=1, description="smallest domain accepted (distinct interactions)")
+    min_users: int = Field(2, ge=2)
+    min_items: int = Field(2, ge=2)
+    featurizer_cpus: float = Field(1.0, gt=0, description="CPUs of the long-lived featurization actor")
+    batch_max_size: int = Field(32, ge=1, description="@serve.batch: requests scored together")
+    batch_wait_s: float = Field(0.005, ge=0, description="@serve.batch: longest wait to fill a batch")

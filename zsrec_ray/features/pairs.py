@@ -73,17 +73,30 @@ class PairFeaturizer:
     def __call__(self, users: np.ndarray) -> torch.Tensor:
         """Features of ``users`` against every item: (len(users), n_items, n_features) float32."""
         users = np.asarray(users, dtype=np.int64)
+        raw = {}
+        if self.config.cosine:
+            raw["cosine"] = (self.user_unit[torch.from_numpy(users)] @ self.item_unit.T).double()
+        if self.config.itemknn:
+            raw["itemknn"] = torch.from_numpy((self.x[users] @ self.item_sim).toarray())
+        if self.config.userknn:
+            raw["userknn"] = torch.from_numpy((self.user_sim[users] @ self.x).toarray())
+        return self._normalise(raw, len(users))
+
+    def empty_history(self) -> torch.Tensor:
+        """Features of a user with no interactions (a cold-start user): every similarity is zero;
+        (1, n_items, n_features)."""
+        zeros = torch.zeros((1, self.n_items), dtype=torch.float64)
+        return self._normalise({n: zeros for n in ("cosine", "itemknn", "userknn")}, 1)
+
+    def _normalise(self, raw: dict[str, torch.Tensor], n_users: int) -> torch.Tensor:
         cols: list[torch.Tensor] = []
         if self.config.cosine:
-            cols.append(percentile_rank((self.user_unit[torch.from_numpy(users)] @ self.item_unit.T).double()))
-        if self.config.itemknn:
-            s = torch.from_numpy((self.x[users] @ self.item_sim).toarray())
-            cols += [percentile_rank(s), relative_to_max(s)]
-        if self.config.userknn:
-            s = torch.from_numpy((self.user_sim[users] @ self.x).toarray())
-            cols += [percentile_rank(s), relative_to_max(s)]
+            cols.append(percentile_rank(raw["cosine"]))
+        for name in ("itemknn", "userknn"):
+            if getattr(self.config, name):
+                cols += [percentile_rank(raw[name]), relative_to_max(raw[name])]
         if self.config.popularity:
-            cols.append(self.popularity.expand(len(users), -1))
+            cols.append(self.popularity.expand(n_users, -1))
         return torch.stack([c.float() for c in cols], dim=-1)
 
 

@@ -1,0 +1,1 @@
+"""Ray Serve zero-shot scoring service: register a new domain, get recommendations."""

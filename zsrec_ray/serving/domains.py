@@ -1,0 +1,254 @@
+"""Served domains: persistence under a storage dir, featurization of a version, the in-memory index.
+
+Layout (``<storage>/domains/<name>/``)::
+
+    meta.json                     status, current (serving) version, pending version, counts, errors
+    v<N>/interactions.parquet     every interaction of version N (user, item as strings)
+    v<N>/features/                the FeatureSet of version N (Parquet + manifest)
+
+A version is written in full before it is acknowledged, and becomes the serving one only once its
+features are stored (``meta.json`` is replaced atomically), so an append never interrupts
+serving and a restart finds every acknowledged version on disk. Plain Python; no Ray.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from zsrec_ray.data.interactions import Interactions
+from zsrec_ray.errors import DataError
+from zsrec_ray.features.featureset import FeatureSet
+from zsrec_ray.features.featurizer import featurize
+from zsrec_ray.features.pairs import PairFeaturizer
+from zsrec_ray.models.checkpoint import Checkpoint
+from zsrec_ray.models.pretrained import DomainFeatures
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class DomainNotFound(KeyError):
+    pass
+
+
+class DomainConflict(ValueError):
+    pass
+
+
+def check_name(name: str) -> str:
+    """Domain names become directory names: lower-case letters, digits, '-' and '_', 1-64 chars."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise ValueError(f"invalid domain name {name!r}: use 1-64 characters from a-z, 0-9, '-', '_', "
+                         "starting with a letter or digit")
+    return name
+
+
+def clean_frame(df: pd.DataFrame, min_interactions: int, min_users: int, min_items: int) -> pd.DataFrame:
+    """Ids as strings, duplicates dropped; raises DataError when the domain is below the minimum."""
+    missing = [c for c in ("user", "item") if c not in df.columns]
+    if missing:
+        raise DataError(f"interactions need columns 'user' and 'item' (missing {missing})")
+    df = df[["user", "item"]].dropna()
+    df = pd.DataFrame({"user": df["user"].astype(str), "item": df["item"].astype(str)})
+    df = df.drop_duplicates(ignore_index=True)
+    n, nu, ni = len(df), df["user"].nunique(), df["item"].nunique()
+    if n < min_interactions or nu < min_users or ni < min_items:
+        raise DataError(f"domain too small: {n} distinct interactions, {nu} users, {ni} items; the minimum is "
+                        f"{min_interactions} interactions, {min_users} users and {min_items} items")
+    return df
+
+
+class DomainStore:
+    """Registered domains under ``root``; every write is atomic (temp file or dir, then rename)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser().resolve() / "domains"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _dir(self, name: str) -> Path:
+        return self.root / check_name(name)
+
+    def meta(self, name: str) -> dict:
+        path = self._dir(name) / "meta.json"
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise DomainNotFound(name) from None
+
+    def write_meta(self, name: str, meta: dict) -> None:
+        d = self._dir(name)
+        fd, tmp = tempfile.mkstemp(prefix=".meta.", dir=d)
+        with os.fdopen(fd, "w") as f:
+            json.dump({**meta, "updated": time.time()}, f, indent=1)
+        os.replace(tmp, d / "meta.json")
+
+    def names(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if (p / "meta.json").is_file())
+
+    def _write_version(self, name: str, version: int, df: pd.DataFrame) -> None:
+        vdir = self._dir(name) / f"v{version}"
+        tmp = Path(tempfile.mkdtemp(prefix=f".v{version}.", dir=self._dir(name)))
+        df.to_parquet(tmp / "interactions.parquet", index=False)
+        shutil.rmtree(vdir, ignore_errors=True)
+        tmp.rename(vdir)
+
+    def create(self, name: str, df: pd.DataFrame) -> dict:
+        d = self._dir(name)
+        try:
+            d.mkdir()
+        except FileExistsError:
+            if (d / "meta.json").is_file():
+                raise DomainConflict(f"domain {name!r} already exists; append interactions or delete it first") \
+                    from None
+        self._write_version(name, 1, df)
+        meta = {"name": name, "status": "pending", "current_version": None, "pending_version": 1, "error": None,
+                "created": time.time(), "counts": None}
+        self.write_meta(name, meta)
+        return meta
+
+    def append(self, name: str, df: pd.DataFrame) -> dict:
+        meta = self.meta(name)
+        base = meta["pending_version"] or meta["current_version"]
+        if base is None:
+            raise DomainConflict(f"domain {name!r} failed to featurize ({meta['error']}); delete and register it again")
+        old = self.interactions(name, base)
+        merged = pd.concat([old, df], ignore_index=True).drop_duplicates(ignore_index=True)
+        version = max(base, meta["current_version"] or 0) + 1
+        self._write_version(name, version, merged)
+        meta.update(pending_version=version, error=None)
+        self.write_meta(name, meta)
+        return meta
+
+    def delete(self, name: str) -> None:
+        d = self._dir(name)
+        if not (d / "meta.json").is_file():
+            raise DomainNotFound(name)
+        trash = self.root / f".deleted-{name}-{time.time_ns()}"
+        d.rename(trash)  # atomic: the name is free at once
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def interactions(self, name: str, version: int) -> pd.DataFrame:
+        return pd.read_parquet(self._dir(name) / f"v{version}" / "interactions.parquet")
+
+    def features_dir(self, name: str, version: int) -> Path:
+        return self._dir(name) / f"v{version}" / "features"
+
+
+def featurize_version(store: DomainStore, name: str, version: int, checkpoint: Checkpoint) -> dict:
+    """Compute and store the features of one version, then make it the serving version (or record
+    why it failed). Returns the new meta."""
+    t0 = time.perf_counter()
+    try:
+        data = Interactions.from_frame(store.interactions(name, version), name)
+        fs = featurize(data, checkpoint.features)
+        checkpoint.check_schema(fs.schema())
+        out = store.features_dir(name, version)
+        tmp = out.parent / ".features.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        fs.save(tmp)
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+    except Exception as e:  # recorded in meta, reported by GET /v1/domains/{name}
+        meta = store.meta(name)
+        if meta.get("pending_version") == version:
+            meta.update(pending_version=None, error=f"version {version}: {type(e).__name__}: {e}")
+            if meta["current_version"] is None:
+                meta["status"] = "failed"
+            store.write_meta(name, meta)
+        return meta
+    meta = store.meta(name)
+    if meta.get("pending_version") != version:  # superseded by a later append meanwhile
+        return meta
+    old = meta["current_version"]
+    meta.update(status="ready", current_version=version, pending_version=None, error=None,
+                counts={"users": data.n_users, "items": data.n_items, "interactions": len(data)},
+                featurize_s=round(time.perf_counter() - t0, 3))
+    store.write_meta(name, meta)
+    if old is not None and old != version:
+        shutil.rmtree(store._dir(name) / f"v{old}", ignore_errors=True)
+    return meta
+
+
+@dataclass
+class DomainIndex:
+    """One served domain version in memory: tower outputs, pair featurizer (neighbour lists), ids."""
+
+    name: str
+    version: int
+    domain: DomainFeatures
+    towers: tuple[torch.Tensor, torch.Tensor]
+    user_index: dict[str, int]
+    item_ids: np.ndarray
+    item_index: dict[str, int]
+    seen: object  # scipy CSR users x items
+
+    @classmethod
+    def load(cls, store: DomainStore, name: str, version: int, checkpoint: Checkpoint) -> "DomainIndex":
+        data = Interactions.from_frame(store.interactions(name, version), name)
+        fs = FeatureSet.load(store.features_dir(name, version))
+        checkpoint.check_schema(fs.schema())
+        pairs = PairFeaturizer(data, checkpoint.pairs, fs.user_emb, fs.item_emb) if checkpoint.pair_names else None
+        domain = DomainFeatures(fs, pairs)
+        with torch.no_grad():
+            towers = checkpoint.net.towers(domain.user_x(), domain.item_x())
+        return cls(name, version, domain, towers, {str(u): i for i, u in enumerate(data.user_ids)},
+                   np.asarray(data.item_ids).astype(str), {str(x): i for i, x in enumerate(data.item_ids)},
+                   data.to_csr())
+
+    def scores(self, net, users: list[str]) -> tuple[torch.Tensor, list[bool]]:
+        """(len(users), n_items) scores; users unknown to the domain are scored as a zero-activity
+        user (all-zero node features, pair features of an empty history) and flagged cold."""
+        known = [u in self.user_index for u in users]
+        idx = np.array([self.user_index[u] for u, k in zip(users, known) if k], dtype=np.int64)
+        tu_all, ti = self.towers
+        out = torch.empty((len(users), ti.shape[0]))
+        with torch.no_grad():
+            if len(idx):
+                pf = self.domain.pairs(idx) if net.n_pair else None
+                out[torch.tensor(known)] = net.score_all(tu_all[torch.from_numpy(idx)], ti, pf)
+            if not all(known):
+                cold = self.cold_scores(net)
+                out[~torch.tensor(known)] = cold
+        return out, [not k for k in known]
+
+    def cold_scores(self, net) -> torch.Tensor:
+        ti = self.towers[1]
+        with torch.no_grad():
+            tu = net.user_tower(torch.zeros((1, self.domain.features.user.shape[1])))
+            pf = self.domain.pairs.empty_history() if net.n_pair else None
+            return net.score_all(tu, ti, pf)[0]
+
+    def recommend(self, net, users: list[str], k: int, exclude_seen: bool) -> list[dict]:
+        scores, cold = self.scores(net, users)
+        if exclude_seen:
+            for row, u in enumerate(users):
+                if u in self.user_index:
+                    seen = self.seen[self.user_index[u]].indices
+                    scores[row, torch.from_numpy(seen.astype(np.int64))] = -torch.inf
+        k = min(k, scores.shape[1])
+        top = torch.topk(scores, k, dim=1)
+        out = []
+        for row, u in enumerate(users):
+            items = [{"item": self.item_ids[j], "score": float(s)}
+                     for j, s in zip(top.indices[row].tolist(), top.values[row].tolist()) if np.isfinite(s)]
+            out.append({"user": u, "items": items, "cold_start": cold[row], "domain_version": self.version})
+        return out
+
+    def score_items(self, net, user: str, items: list[str]) -> dict:
+        unknown = [i for i in items if i not in self.item_index]
+        if unknown:
+            raise KeyError(f"unknown item(s) in domain {self.name!r}: {unknown[:5]}")
+        scores, cold = self.scores(net, [user])
+        cols = torch.tensor([self.item_index[i] for i in items], dtype=torch.long)
+        return {"user": user, "scores": [{"item": i, "score": float(s)} for i, s in zip(items, scores[0, cols])],
+                "cold_start": cold[0], "domain_version": self.version}
