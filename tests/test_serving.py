@@ -1,0 +1,218 @@
+"""The Serve app over real HTTP: register a real domain, recommend = offline scoring, versions,
+restart without re-featurizing, cold start, and a table of bad inputs that change nothing."""
+
+import json
+import socket
+import time
+
+import numpy as np
+import pytest
+import requests
+import torch
+
+from zsrec_ray.config import DomainSpec, FeatureConfig, PairConfig, PretrainConfig, SpectralConfig
+from zsrec_ray.data.interactions import Interactions
+from zsrec_ray.data.registry import load_split
+from zsrec_ray.models.pretrained import PretrainedRecommender
+from zsrec_ray.serving.app import build_app
+from zsrec_ray.training.pretrain import prepare_source, pretrain
+
+TOKEN = "test-token-123"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+MAX_BYTES = 4_000_000
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, data_dir):
+    feat = FeatureConfig(spectral=SpectralConfig(dim=16), node_clusters=10, edge_clusters=10)
+    pairs = PairConfig()
+    cfg = PretrainConfig(epochs=2, users_per_epoch=300, valid_users=200)
+    src = prepare_source(load_split(DomainSpec(dataset="ml-100k"), data_dir), feat, pairs, cfg.graph_frac)
+    ck, _ = pretrain([src], feat, pairs, cfg)
+    return ck.save(tmp_path_factory.mktemp("ck") / "model.pt")
+
+
+@pytest.fixture(scope="module")
+def lastfm_rows(data_dir):
+    tr = load_split(DomainSpec(dataset="lastfm"), data_dir).train
+    return [{"user": str(tr.user_ids[u]), "item": str(tr.item_ids[i])} for u, i in zip(tr.user, tr.item)]
+
+
+def start(checkpoint, storage):
+    from ray import serve
+
+    token_file = storage / "token"  # the secret-file route (replicas do not see this process's env)
+    token_file.write_text(TOKEN + "\n")
+    serve.run(build_app({"checkpoint": str(checkpoint), "storage_dir": str(storage), "token_env": "ZSREC_TEST_UNSET",
+                         "token_file": str(token_file), "max_request_bytes": MAX_BYTES, "max_k": 100}),
+              name="zsrec", route_prefix="/")
+
+
+@pytest.fixture(scope="module")
+def app(ray_session, checkpoint, tmp_path_factory):
+    from ray import serve
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    storage = tmp_path_factory.mktemp("serve")
+    start(checkpoint, storage)
+    yield f"http://127.0.0.1:{port}", storage
+    serve.shutdown()
+    for a in ray_session.util.list_named_actors(all_namespaces=True):  # the detached featurizer
+        if a["name"].startswith("zsrec-featurizer"):
+            ray_session.kill(ray_session.get_actor(a["name"], namespace=a["namespace"]))
+
+
+def wait_ready(base, name, version=None, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = requests.get(f"{base}/v1/domains/{name}").json()
+        if st["status"] == "failed":
+            pytest.fail(f"featurization failed: {st['error']}")
+        if st["status"] == "ready" and (version is None or st["current_version"] == version):
+            return st
+        time.sleep(0.5)
+    pytest.fail(f"domain {name} not ready after {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def lastfm(app, lastfm_rows):
+    base, _ = app
+    r = requests.post(f"{base}/v1/domains", json={"name": "lastfm", "interactions": lastfm_rows}, headers=AUTH)
+    assert r.status_code == 202, r.text
+    assert r.json()["status_url"] == "/v1/domains/lastfm"
+    return wait_ready(base, "lastfm")
+
+
+def offline_top(checkpoint, rows, users, k):
+    from zsrec_ray.models.checkpoint import Checkpoint
+    import pandas as pd
+
+    data = Interactions.from_frame(pd.DataFrame(rows).drop_duplicates(), "lastfm")
+    model = PretrainedRecommender(Checkpoint.load(checkpoint)).fit(data)
+    uidx = [int(np.flatnonzero(data.user_ids.astype(str) == u)[0]) for u in users]
+    scores = torch.from_numpy(model.score(np.array(uidx)))
+    seen = data.to_csr()
+    for r, u in enumerate(uidx):
+        scores[r, torch.from_numpy(seen[u].indices.astype(np.int64))] = -torch.inf
+    top = torch.topk(scores, k, dim=1)
+    return [[str(data.item_ids[j]) for j in row] for row in top.indices.tolist()], top.values
+
+
+def test_recommendations_equal_offline_scoring(app, lastfm, lastfm_rows, checkpoint):
+    base, _ = app
+    assert lastfm["counts"]["users"] == 1859 and lastfm["current_version"] == 1
+    users = sorted({r["user"] for r in lastfm_rows})[:5]
+    want_items, want_scores = offline_top(checkpoint, lastfm_rows, users, 10)
+    for u, items, scores in zip(users, want_items, want_scores):
+        r = requests.post(f"{base}/v1/domains/lastfm/recommend", json={"user": u, "k": 10})
+        assert r.status_code == 200, r.text
+        got = r.json()
+        assert not got["cold_start"] and got["domain_version"] == 1
+        assert [x["item"] for x in got["items"]] == items
+        np.testing.assert_allclose([x["score"] for x in got["items"]], scores.numpy(), rtol=1e-5, atol=1e-5)
+    batch = requests.post(f"{base}/v1/domains/lastfm/recommend/batch", json={"users": users, "k": 10}).json()
+    assert [[x["item"] for x in b["items"]] for b in batch] == want_items
+
+
+def test_score_and_cold_start(app, lastfm, lastfm_rows):
+    base, _ = app
+    u, items = lastfm_rows[0]["user"], [lastfm_rows[0]["item"], lastfm_rows[5]["item"]]
+    got = requests.post(f"{base}/v1/domains/lastfm/score", json={"user": u, "items": items}).json()
+    rec = requests.post(f"{base}/v1/domains/lastfm/recommend",
+                        json={"user": u, "k": 100, "exclude_seen": False}).json()
+    by_item = {x["item"]: x["score"] for x in rec["items"]}
+    for s in got["scores"]:
+        if s["item"] in by_item:
+            assert s["score"] == pytest.approx(by_item[s["item"]], abs=1e-5)
+    cold = requests.post(f"{base}/v1/domains/lastfm/recommend", json={"user": "never-seen", "k": 5}).json()
+    assert cold["cold_start"] is True and len(cold["items"]) == 5
+    cold2 = requests.post(f"{base}/v1/domains/lastfm/recommend", json={"user": "also-new", "k": 5}).json()
+    assert [x["item"] for x in cold2["items"]] == [x["item"] for x in cold["items"]]  # one answer for all
+
+
+def test_append_switches_versions_and_restart_keeps_domains(app, lastfm, lastfm_rows, checkpoint):
+    from ray import serve
+
+    base, storage = app
+    new = [{"user": "newbie", "item": lastfm_rows[i]["item"]} for i in range(0, 200, 10)]
+    r = requests.post(f"{base}/v1/domains/lastfm/interactions", json={"interactions": new}, headers=AUTH)
+    assert r.status_code == 202 and r.json()["pending_version"] == 2
+    st = wait_ready(base, "lastfm", version=2)
+    assert st["counts"]["users"] == 1860
+    rec = requests.post(f"{base}/v1/domains/lastfm/recommend", json={"user": "newbie", "k": 5}).json()
+    assert rec["domain_version"] == 2 and rec["cold_start"] is False
+    assert not {x["item"] for x in rec["items"]} & {x["item"] for x in new}  # seen items excluded
+    meta_before = json.loads((storage / "domains" / "lastfm" / "meta.json").read_text())
+    serve.delete("zsrec")
+    start(checkpoint, storage)
+    st = requests.get(f"{base}/v1/domains/lastfm").json()
+    assert st["status"] == "ready" and st["current_version"] == 2
+    assert requests.post(f"{base}/v1/domains/lastfm/recommend", json={"user": "newbie"}).status_code == 200
+    # Served from storage: nothing was featurized again.
+    assert json.loads((storage / "domains" / "lastfm" / "meta.json").read_text()) == meta_before
+
+
+BIG = "x" * (MAX_BYTES + 10)
+TINY = [{"user": "a", "item": "b"}, {"user": "c", "item": "d"}]
+
+
+@pytest.mark.parametrize("method,path,kwargs,status", [
+    ("post", "/v1/domains", {"data": "{not json", "headers": {**AUTH, "Content-Type": "application/json"}}, 422),
+    ("post", "/v1/domains", {"json": {"name": "shop", "interactions": TINY}}, 401),
+    ("post", "/v1/domains", {"json": {"name": "shop", "interactions": TINY},
+                             "headers": {"Authorization": "Bearer wrong"}}, 403),
+    ("post", "/v1/domains", {"json": {"name": "shop", "interactions": TINY}, "headers": AUTH}, 422),  # tiny
+    ("post", "/v1/domains", {"json": {"name": "../etc", "interactions": TINY * 20}, "headers": AUTH}, 422),
+    ("post", "/v1/domains", {"json": {"name": "a" * 65, "interactions": TINY * 20}, "headers": AUTH}, 422),
+    ("post", "/v1/domains", {"json": {"name": "lastfm", "path": "/nonexistent.csv"}, "headers": AUTH}, 422),
+    ("post", "/v1/domains", {"data": BIG, "headers": {**AUTH, "Content-Type": "application/json"}}, 413),
+    ("post", "/v1/domains", {"data": "a,b", "headers": {**AUTH, "Content-Type": "text/plain"}}, 415),
+    ("post", "/v1/domains", {"json": {"name": "lastfm", "interactions": [{"user": f"u{i}", "item": f"i{i % 7}"}
+                                                                          for i in range(40)]},
+                             "headers": AUTH}, 409),
+    ("post", "/v1/domains", {"json": {"name": "shop", "interactions": [{"user": {"x": 1}, "item": "b"}]},
+                             "headers": AUTH}, 422),
+    ("post", "/v1/domains/nope/recommend", {"json": {"user": "1"}}, 404),
+    ("post", "/v1/domains/..%2F..%2Fetc/recommend", {"json": {"user": "1"}}, 404),
+    ("post", "/v1/domains/lastfm/recommend", {"json": {"user": "2", "k": "ten"}}, 422),
+    ("post", "/v1/domains/lastfm/recommend", {"json": {"user": "2", "k": 1.5}}, 422),
+    ("post", "/v1/domains/lastfm/recommend", {"json": {"user": "2", "k": 0}}, 422),
+    ("post", "/v1/domains/lastfm/recommend", {"json": {"user": "2", "k": 10**6}}, 422),
+    ("post", "/v1/domains/lastfm/recommend", {"json": {"k": 5}}, 422),
+    ("post", "/v1/domains/lastfm/score", {"json": {"user": "2", "items": ["no-such-item"]}}, 422),
+    ("post", "/v1/domains/lastfm/interactions", {"json": {"interactions": TINY}}, 401),
+    ("delete", "/v1/domains/lastfm", {}, 401),
+    ("delete", "/v1/domains/nope", {"headers": AUTH}, 404),
+    ("get", "/v1/domains/nope", {}, 404),
+])
+def test_bad_input_gets_a_clear_4xx_and_changes_nothing(app, lastfm, method, path, kwargs, status):
+    base, _ = app
+    before = requests.get(f"{base}/v1/domains").json()
+    r = getattr(requests, method)(base + path, timeout=60, **kwargs)
+    assert r.status_code == status, r.text
+    if r.headers.get("content-type", "").startswith("application/json"):
+        assert r.json().get("detail"), r.text  # a message says why
+        assert TOKEN not in r.text
+    after = requests.get(f"{base}/v1/domains").json()
+    assert [(d["name"], d["status"], d["current_version"]) for d in after] == \
+        [(d["name"], d["status"], d["current_version"]) for d in before]
+
+
+def test_model_endpoint_and_docs(app):
+    base, _ = app
+    m = requests.get(f"{base}/v1/model").json()
+    assert m["model"] == "pair" and m["sources"] == ["ml-100k"] and m["feature_schema"]["user"]
+    assert requests.get(f"{base}/docs").status_code == 200
+    assert "/v1/domains/{name}/recommend" in requests.get(f"{base}/openapi.json").json()["paths"]
+    assert requests.get(f"{base}/healthz").json()["status"] == "ok"
+
+
+def test_missing_checkpoint_fails_at_once_with_how_to(tmp_path):
+    with pytest.raises(RuntimeError, match="make demo"):
+        build_app({"checkpoint": str(tmp_path / "none.pt"), "storage_dir": str(tmp_path)})
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="cannot be loaded"):
+        build_app({"checkpoint": str(tmp_path / "bad.pt"), "storage_dir": str(tmp_path)})
