@@ -38,14 +38,18 @@ def lastfm_rows(data_dir):
     return [{"user": str(tr.user_ids[u]), "item": str(tr.item_ids[i])} for u, i in zip(tr.user, tr.item)]
 
 
-def start(checkpoint, storage):
+def start(checkpoint, storage, replicas: int = 1):
     from ray import serve
+
+    from zsrec_ray.serving.app import ZsrecAPI
 
     token_file = storage / "token"  # the secret-file route (replicas do not see this process's env)
     token_file.write_text(TOKEN + "\n")
-    serve.run(build_app({"checkpoint": str(checkpoint), "storage_dir": str(storage), "token_env": "ZSREC_TEST_UNSET",
-                         "token_file": str(token_file), "max_request_bytes": MAX_BYTES, "max_k": 100}),
-              name="zsrec", route_prefix="/")
+    settings = {"checkpoint": str(checkpoint), "storage_dir": str(storage), "token_env": "ZSREC_TEST_UNSET",
+                "token_file": str(token_file), "max_request_bytes": MAX_BYTES, "max_k": 100, "featurizer_cpus": 0.5}
+    build_app(settings)  # validates settings and the checkpoint, as `serve run` does
+    app = ZsrecAPI.options(num_replicas=replicas, ray_actor_options={"num_cpus": 0.5}).bind(settings)
+    serve.run(app, name="zsrec", route_prefix="/")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +63,10 @@ def app(ray_session, checkpoint, tmp_path_factory):
     storage = tmp_path_factory.mktemp("serve")
     start(checkpoint, storage)
     yield f"http://127.0.0.1:{port}", storage
-    serve.shutdown()
+    try:
+        serve.shutdown()
+    except ray_session.exceptions.ActorDiedError:  # a proxy killed while a health check was queued
+        pass
     for a in ray_session.util.list_named_actors(all_namespaces=True):  # the detached featurizer
         if a["name"].startswith("zsrec-featurizer"):
             ray_session.kill(ray_session.get_actor(a["name"], namespace=a["namespace"]))
@@ -216,3 +223,38 @@ def test_missing_checkpoint_fails_at_once_with_how_to(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(RuntimeError, match="cannot be loaded"):
         build_app({"checkpoint": str(tmp_path / "bad.pt"), "storage_dir": str(tmp_path)})
+
+
+def test_two_replicas_killing_one_loses_no_retried_request(app, lastfm, lastfm_rows, checkpoint, ray_session):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ray import serve
+
+    base, storage = app
+    serve.delete("zsrec")
+    start(checkpoint, storage, replicas=2)
+    users = sorted({r["user"] for r in lastfm_rows})[:300]
+
+    def one(user: str) -> int:
+        status = 0
+        for _ in range(2):  # one retry
+            try:
+                status = requests.post(f"{base}/v1/domains/lastfm/recommend", json={"user": user, "k": 5},
+                                       timeout=60).status_code
+            except requests.RequestException:
+                status = -1
+            if status == 200:
+                break
+        return status
+
+    replicas = [a for a in ray_session.util.list_named_actors(all_namespaces=True)
+                if a["name"].startswith("SERVE_REPLICA::zsrec#ZsrecAPI")]
+    assert len(replicas) == 2
+    with ThreadPoolExecutor(4) as ex:
+        futures = [ex.submit(one, u) for u in users]
+        while sum(f.done() for f in futures) < 50:
+            time.sleep(0.05)
+        victim = replicas[0]
+        ray_session.kill(ray_session.get_actor(victim["name"], namespace=victim["namespace"]), no_restart=True)
+        statuses = [f.result() for f in futures]
+    assert sum(f == 200 for f in statuses) == len(users), {s: statuses.count(s) for s in set(statuses)}
