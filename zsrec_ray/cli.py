@@ -141,6 +141,19 @@ def _cmd_zeroshot(args: argparse.Namespace) -> int:
     from zsrec_ray.evaluation.zeroshot import run_leave_one_out, run_zeroshot
 
     cfg = zeroshot_config(args)
+    if getattr(args, "matrix", None):
+        from zsrec_ray.evaluation.zeroshot import plot_matrix, run_matrix
+
+        save = (lambda m: write_json({"config": cfg.model_dump(), "matrix": m}, cfg.output)) if cfg.output else None
+        m = run_matrix(cfg, args.matrix, progress=True, on_result=save)
+        if cfg.output:
+            write_json({"config": cfg.model_dump(), "matrix": m}, cfg.output)
+        if args.plot:
+            plot_matrix(m, args.plot)
+        rows = [{"source": s, **{t: m["cells"][s][t]["ndcg@20"] for t in m["datasets"]}} for s in m["datasets"]]
+        rows.append({"source": "MostPop on target", **m["mostpop"]})
+        print(json.dumps(m, indent=2, default=float) if args.json else format_table(rows))
+        return 0
     if args.leave_one_out:
         save = (lambda res: write_json({"config": cfg.model_dump(), "results": res}, cfg.output)) if cfg.output else None
         results = run_leave_one_out(cfg, args.leave_one_out, progress=True, on_result=save)
@@ -337,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "source's own interactions, pooled BPR) and evaluate it on the target's test "
                                    "split next to MostPop, ItemKNN and LightGCN fitted on the target.")
     add_zeroshot_args(p)
+    p.add_argument("--matrix", type=_csv, metavar="A,B,...",
+                   help="source -> target matrix: pretrain on each dataset alone, evaluate on all of them")
+    p.add_argument("--plot", help="with --matrix: write the heatmap PNG here")
     p.set_defaults(func=_cmd_zeroshot)
     p = sub.add_parser("interpolate", help="mix the pretrained ranker with in-domain baselines (alpha on validation)",
                        description="score = alpha * z(pretrained) + (1 - alpha) * z(base) per user, alpha chosen on "

@@ -132,6 +132,57 @@ def run_leave_one_out(cfg: ZeroShotConfig, datasets: list[str], progress: bool =
     return results
 
 
+def run_matrix(cfg: ZeroShotConfig, datasets: list[str], progress: bool = False,
+               on_result: Callable[[dict], None] | None = None) -> dict:
+    """Source -> target matrix: pretrain on each dataset alone, evaluate on every dataset (the
+    diagonal is in-domain). Cells hold test NDCG@20 and its ratio to MostPop on the target."""
+    splits = {d: domain_split(cfg, d) for d in datasets}
+    pop = {d: baseline_row(cfg, splits[d], "mostpop")["ndcg@20"] for d in datasets}
+    cells: dict[str, dict[str, dict]] = {}
+    t0 = time.perf_counter()
+    for src in datasets:
+        ck, _ = pretrain_single(cfg, src, progress)
+        cells[src] = {}
+        for tgt in datasets:
+            row = evaluate_pretrained(cfg, ck, splits[tgt], f"pretrained-{cfg.pretrain.model}")
+            cells[src][tgt] = {"ndcg@20": row["ndcg@20"], "x_mostpop": row["ndcg@20"] / pop[tgt] if pop[tgt] else None}
+        if on_result is not None:
+            on_result({"datasets": datasets, "mostpop": pop, "cells": cells})
+    return {"datasets": datasets, "mostpop": pop, "cells": cells, "wall_s": time.perf_counter() - t0}
+
+
+def pretrain_single(cfg: ZeroShotConfig, source: str, progress: bool) -> tuple[Checkpoint, dict]:
+    return pretrain_on(cfg, [source], progress)
+
+
+def plot_matrix(matrix: dict, path: str | Path) -> Path:
+    """Heatmap of the source -> target matrix: colour = NDCG@20 / MostPop (log scale), text = NDCG@20."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.colors import LogNorm
+
+    ds = matrix["datasets"]
+    ratio = np.array([[matrix["cells"][s][t]["x_mostpop"] or np.nan for t in ds] for s in ds], dtype=float)
+    fig, ax = plt.subplots(figsize=(1.2 * len(ds) + 2.5, 1.0 * len(ds) + 1.5))
+    im = ax.imshow(ratio, cmap="RdYlGn", norm=LogNorm(vmin=0.1, vmax=10))
+    for i, s in enumerate(ds):
+        for j, t in enumerate(ds):
+            ax.text(j, i, f"{matrix['cells'][s][t]['ndcg@20']:.3f}\n{ratio[i, j]:.1f}x", ha="center", va="center",
+                    fontsize=8)
+    ax.set_xticks(range(len(ds)), ds, rotation=30, ha="right")
+    ax.set_yticks(range(len(ds)), ds)
+    ax.set(xlabel="target (evaluated on)", ylabel="source (pretrained on)",
+           title="test NDCG@20 and its ratio to MostPop on the target")
+    fig.colorbar(im, ax=ax, label="NDCG@20 / MostPop (log)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
 def run_interpolation(cfg: ZeroShotConfig, bases: list[str], checkpoint: str | None = None,
                       progress: bool = False) -> dict:
     """Mix the pretrained ranker (loaded, or pretrained on ``cfg.sources``) with in-domain bases on the target."""
