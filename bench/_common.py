@@ -76,3 +76,12 @@ def machine() -> str:
 
 def load_average() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def report(lines: list[str], save: bool) -> None:
+    """Print the Markdown block and, if ``save``, append it to docs/BENCHMARKS.md."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if save:
+        with open(RESULTS, "a") as f:
+            f.write("\n" + text)

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from _common import PeakRSS, load_average, machine
+from _common import PeakRSS, load_average, machine, report
 
 ALONE = """
 import sys, time
@@ -80,13 +80,7 @@ def main() -> None:
         lines.append(f"| {d} | {nodes:,} | {edges:,} | {alone:.1f} | {alone_mem:.2f} | {wall:.1f} | {wall / alone:.2f} "
                      f"| {peak:.2f} | {stages} |")
         print(lines[-1], flush=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_save:
-        from _common import RESULTS
-
-        with open(RESULTS, "a") as f:
-            f.write("\n" + text)
+    report(lines, save=not args.no_save)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import argparse
 import tempfile
 import time
 
-from _common import RESULTS, load_average, machine
+from _common import load_average, machine, report
 
 
 def main() -> None:
@@ -67,11 +67,7 @@ def main() -> None:
         spe = rep["seconds_per_epoch"]
         lines.append(f"| {name} | {spe:.2f} | {triples:,.0f} | {triples / spe:,.0f} | {rep['best_valid_ndcg20']:.4f} "
                      f"| {wall:.1f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_save:
-        with open(RESULTS, "a") as f:
-            f.write("\n" + text)
+    report(lines, save=not args.no_save)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from _common import RESULTS, load_average, machine
+from _common import load_average, machine, report
 
 TOKEN = "bench-token"
 
@@ -140,11 +140,7 @@ def main() -> None:
     for name, m in (("Ray Serve (FastAPI ingress, @serve.batch)", served), ("bare FastAPI + uvicorn", bare)):
         lines.append(f"| {name} | {m['p50']:.1f} | {m['p95']:.1f} | {m['p99']:.1f} | {m['rps']:.1f} |")
     lines.append(f"\nServe / bare: p50 x{served['p50'] / bare['p50']:.2f}, throughput x{served['rps'] / bare['rps']:.2f}.")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_save:
-        with open(RESULTS, "a") as f:
-            f.write("\n" + text)
+    report(lines, save=not args.no_save)
 
 
 if __name__ == "__main__":

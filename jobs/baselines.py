@@ -15,10 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     add_baselines_args(parser)
     parser.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray)")
     args = parser.parse_args(argv)
-    import ray
-
     from zsrec_ray.distributed.baselines import run_baselines
-    from zsrec_ray.distributed.runtime import ensure_ray
+    from zsrec_ray.distributed.runtime import ray_session
     from zsrec_ray.evaluation.report import write_json
 
     try:
@@ -26,12 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     except ZsrecError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    started = ensure_ray(args.address)
-    try:
+    with ray_session(args.address):
         summary = run_baselines(cfg)
-    finally:
-        if started:
-            ray.shutdown()
     summary["config"] = cfg.model_dump()
     if cfg.output:
         write_json(summary, cfg.output)

@@ -277,17 +277,14 @@ def print_step(result: dict, as_json: bool) -> None:
 
 
 def _cmd_ray_step(args: argparse.Namespace) -> int:
-    import ray
-
     from zsrec_ray.distributed import pipeline as steps
-    from zsrec_ray.distributed.runtime import ensure_ray
+    from zsrec_ray.distributed.runtime import ray_session
     from zsrec_ray.evaluation.report import write_json
 
     cfg = _ray_config(args)
     # Ray Train's controller queries the state API, which needs the dashboard process.
-    started = ensure_ray(cfg.ray.address, cfg.ray.num_cpus,
-                         include_dashboard=args.command in ("pretrain", "run", "tune"))
-    try:
+    with ray_session(cfg.ray.address, cfg.ray.num_cpus,
+                     include_dashboard=args.command in ("pretrain", "run", "tune")):
         if args.command == "featurize":
             result = steps.featurize_step(cfg)
         elif args.command == "pretrain":
@@ -298,9 +295,6 @@ def _cmd_ray_step(args: argparse.Namespace) -> int:
             result = steps.tune_step(cfg, args.out, resume=not args.fresh)
         else:
             result = steps.pipeline(cfg)
-    finally:
-        if started:
-            ray.shutdown()
     result["config"] = cfg.model_dump()
     if args.output:
         write_json(result, args.output)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import ray
 
@@ -28,3 +30,14 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, **kwargs
         ray.init(num_cpus=num_cpus, **kwargs)
         log.info("started embedded local Ray with %s CPUs", ray.cluster_resources().get("CPU"))
     return True
+
+
+@contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None, **kwargs) -> Iterator[None]:
+    """:func:`ensure_ray` for a block; shuts Ray down afterwards only if the block started it."""
+    started = ensure_ray(address, num_cpus, **kwargs)
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
