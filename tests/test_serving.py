@@ -154,7 +154,14 @@ def test_append_switches_versions_and_restart_keeps_domains(app, lastfm, lastfm_
     assert not {x["item"] for x in rec["items"]} & {x["item"] for x in new}  # seen items excluded
     meta_before = json.loads((storage / "domains" / "lastfm" / "meta.json").read_text())
     serve.delete("zsrec")
+    # A registration acknowledged (on disk) whose featurization never ran, as after a crash.
+    import pandas as pd
+
+    from zsrec_ray.serving.domains import DomainStore
+
+    DomainStore(storage).create("interrupted", pd.DataFrame(lastfm_rows[:3000]))
     start(checkpoint, storage)
+    assert wait_ready(base, "interrupted")["current_version"] == 1  # resumed by the restarted app
     st = requests.get(f"{base}/v1/domains/lastfm").json()
     assert st["status"] == "ready" and st["current_version"] == 2
     assert requests.post(f"{base}/v1/domains/lastfm/recommend", json={"user": "newbie"}).status_code == 200
