@@ -26,3 +26,15 @@ def test_matrix_and_heatmap(tmp_path, monkeypatch):
             assert cell["x_mostpop"] == cell["ndcg@20"] / m["mostpop"][t]
     png = zeroshot.plot_matrix(m, tmp_path / "m.png")
     assert png.stat().st_size > 10_000
+
+
+def test_leave_one_out_resumes_finished_targets(monkeypatch):
+    calls = []
+    monkeypatch.setattr(zeroshot, "run_zeroshot",
+                        lambda cfg, s, t, p=False: calls.append(t) or {"target": t, "sources": s, "rows": []})
+    saved = []
+    done = [{"target": "a", "sources": ["b", "c"], "rows": ["kept"]}]
+    res = zeroshot.run_leave_one_out(ZeroShotConfig(), ["a", "b", "c"], on_result=lambda r: saved.append(len(r)),
+                                     done=done)
+    assert calls == ["b", "c"] and res[0]["rows"] == ["kept"] and [r["target"] for r in res] == ["a", "b", "c"]
+    assert saved == [2, 3]

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from zsrec_ray.config import BaselinesConfig, load_yaml
 from zsrec_ray.errors import ZsrecError
@@ -136,6 +137,19 @@ def zeroshot_rows(results: list[dict]) -> list[dict]:
     return [{"target": r["target"], "sources": "+".join(r["sources"]), **row} for r in results for row in r["rows"]]
 
 
+def _finished_results(cfg) -> list[dict]:
+    """Results already in ``cfg.output`` from a run of the same config (a leave-one-out resumes)."""
+    if not cfg.output or not Path(cfg.output).is_file():
+        return []
+    try:
+        doc = json.loads(Path(cfg.output).read_text())
+    except ValueError:
+        return []
+    keys = ("preprocess", "split", "features", "pairs", "pretrain", "evaluation", "model")  # what fixes a result
+    now, then = json.loads(cfg.model_dump_json()), doc.get("config", {})
+    return doc.get("results", []) if all(now[k] == then.get(k) for k in keys) else []
+
+
 def _cmd_zeroshot(args: argparse.Namespace) -> int:
     from zsrec_ray.evaluation.report import format_table, write_json
     from zsrec_ray.evaluation.zeroshot import run_leave_one_out, run_zeroshot
@@ -156,7 +170,8 @@ def _cmd_zeroshot(args: argparse.Namespace) -> int:
         return 0
     if args.leave_one_out:
         save = (lambda res: write_json({"config": cfg.model_dump(), "results": res}, cfg.output)) if cfg.output else None
-        results = run_leave_one_out(cfg, args.leave_one_out, progress=True, on_result=save)
+        results = run_leave_one_out(cfg, args.leave_one_out, progress=True, on_result=save,
+                                    done=_finished_results(cfg))
     else:
         results = [run_zeroshot(cfg, progress=True, checkpoint_path=args.checkpoint)]
     doc = {"config": cfg.model_dump(), "results": results}

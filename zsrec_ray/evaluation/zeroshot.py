@@ -118,15 +118,22 @@ def run_zeroshot(cfg: ZeroShotConfig, sources: list[str] | None = None, target: 
 
 
 def run_leave_one_out(cfg: ZeroShotConfig, datasets: list[str], progress: bool = False,
-                      on_result: Callable[[list[dict]], None] | None = None) -> list[dict]:
+                      on_result: Callable[[list[dict]], None] | None = None,
+                      done: list[dict] | None = None) -> list[dict]:
     """For each dataset: pretrain on all the others, evaluate on it.
 
     ``on_result`` is called with the results so far after every target (e.g. to save them), so a
-    long run that fails late keeps what it finished.
+    long run that fails late keeps what it finished; ``done`` holds results of an earlier run of
+    the same config, whose targets are not run again.
     """
+    finished = {(r["target"], tuple(r["sources"])): r for r in done or []}
     results = []
     for t in datasets:
-        results.append(run_zeroshot(cfg, [d for d in datasets if d != t], t, progress))
+        sources = [d for d in datasets if d != t]
+        if (t, tuple(sources)) in finished:
+            results.append(finished[(t, tuple(sources))])
+            continue
+        results.append(run_zeroshot(cfg, sources, t, progress))
         if on_result is not None:
             on_result(results)
     return results
