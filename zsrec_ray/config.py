@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -281,6 +281,9 @@ class TuneSearchConfig(_Strict):
     backend: list[Literal["spectral", "node2vec"]] = Field(default_factory=lambda: ["spectral"])
     pair_features: list[bool] = Field(default_factory=lambda: [True],
                                       description="choices of the model: True = pair scorer, False = paper towers")
+    pair_sets: list[Annotated[list[Literal["cosine", "itemknn", "userknn", "popularity"]], Field(min_length=1)]] = Field(
+        default_factory=lambda: [["cosine", "itemknn", "userknn", "popularity"]],
+        description="choices of which pair features the pair scorer gets")
     seed: int = 0
 
 

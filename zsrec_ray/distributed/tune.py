@@ -24,7 +24,7 @@ from zsrec_ray.features.store import FeatureStore
 log = logging.getLogger(__name__)
 
 PARAMS = ("activity_bins", "node_clusters", "edge_clusters", "emb_dim", "hidden", "lr", "alpha", "backend",
-          "pair_features")
+          "pair_features", "pair_set")
 
 
 def search_space(t: TuneSearchConfig) -> dict[str, Any]:
@@ -33,7 +33,8 @@ def search_space(t: TuneSearchConfig) -> dict[str, Any]:
     return {"activity_bins": tune.choice(t.activity_bins), "node_clusters": tune.choice(t.node_clusters),
             "edge_clusters": tune.choice(t.edge_clusters), "emb_dim": tune.choice(t.emb_dim),
             "hidden": tune.choice(t.hidden), "lr": tune.loguniform(*t.lr), "alpha": tune.uniform(*t.alpha),
-            "backend": tune.choice(t.backend), "pair_features": tune.choice(t.pair_features)}
+            "backend": tune.choice(t.backend), "pair_features": tune.choice(t.pair_features),
+            "pair_set": tune.choice([sorted(x) for x in t.pair_sets])}
 
 
 def apply_params(base: ZeroShotConfig, params: dict[str, Any]) -> ZeroShotConfig:
@@ -46,6 +47,8 @@ def apply_params(base: ZeroShotConfig, params: dict[str, Any]) -> ZeroShotConfig
     f["node2vec"]["dim"] = f["spectral"]["dim"] = int(params["emb_dim"])
     p["hidden"], p["lr"] = int(params["hidden"]), float(params["lr"])
     p["model"] = "pair" if params["pair_features"] else "paper"
+    for name in ("cosine", "itemknn", "userknn", "popularity"):
+        d["pairs"][name] = name in params["pair_set"]
     d["interpolation"]["alpha"] = float(params["alpha"])
     return ZeroShotConfig.model_validate(d)
 
