@@ -53,8 +53,11 @@ def ray_head(tmp_path):
     temp = Path("/tmp") / f"zsrec-head-{os.getpid()}"  # Ray's socket paths must stay short
     log = open(tmp_path / "head.log", "w")
     head = subprocess.Popen(
+        # Own ports for every agent too: the session's embedded Ray already holds the default ones.
         ["ray", "start", "--head", "--num-cpus", "2", "--port", str(port), "--dashboard-host", "127.0.0.1",
-         "--dashboard-port", str(dash), "--temp-dir", str(temp), "--block"],
+         "--dashboard-port", str(dash), "--dashboard-agent-listen-port", str(free_port()),
+         "--dashboard-agent-grpc-port", str(free_port()), "--runtime-env-agent-port", str(free_port()),
+         "--metrics-export-port", str(free_port()), "--temp-dir", str(temp), "--block"],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     address = f"http://127.0.0.1:{dash}"
     try:
@@ -72,8 +75,14 @@ def ray_head(tmp_path):
 
 
 def submit(address: str, env: dict, *cmd: str) -> str:
-    out = subprocess.run(["ray", "job", "submit", "--address", address, "--working-dir", str(REPO), "--", *cmd],
-                         env=env, capture_output=True, text=True, timeout=900, cwd=REPO)
+    deadline = time.time() + 180
+    while True:
+        out = subprocess.run(["ray", "job", "submit", "--address", address, "--working-dir", str(REPO), "--", *cmd],
+                             env=env, capture_output=True, text=True, timeout=900, cwd=REPO)
+        # The dashboard answers before the node's job agent is up (slow on a loaded machine).
+        if "No available agent" not in out.stdout + out.stderr or time.time() > deadline:
+            break
+        time.sleep(5)
     assert out.returncode == 0 and "succeeded" in out.stdout + out.stderr, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout
 
