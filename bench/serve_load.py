@@ -10,7 +10,6 @@ docs/BENCHMARKS.md.
     python bench/serve_load.py --dataset lastfm --requests 500 --concurrency 8
 """
 
-from __future__ import annotations
 
 import argparse
 import socket
