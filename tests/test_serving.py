@@ -215,6 +215,27 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(app, lastfm, method, pat
         [(d["name"], d["status"], d["current_version"]) for d in before]
 
 
+def test_register_from_csv_and_parquet_uploads(app, lastfm_rows):
+    import io
+
+    import pandas as pd
+
+    base, _ = app
+    df = pd.DataFrame(lastfm_rows[:2000])
+    r = requests.post(f"{base}/v1/domains?name=from-csv", data=df.to_csv(index=False),
+                      headers={**AUTH, "Content-Type": "text/csv"})
+    assert r.status_code == 202, r.text
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    r = requests.post(f"{base}/v1/domains?name=from-parquet", data=buf.getvalue(),
+                      headers={**AUTH, "Content-Type": "application/vnd.apache.parquet"})
+    assert r.status_code == 202, r.text
+    a, b = wait_ready(base, "from-csv"), wait_ready(base, "from-parquet")
+    assert a["counts"] == b["counts"] and a["counts"]["interactions"] == len(df.drop_duplicates())
+    assert requests.delete(f"{base}/v1/domains/from-csv", headers=AUTH).status_code == 204
+    assert requests.get(f"{base}/v1/domains/from-csv").status_code == 404
+
+
 def test_model_endpoint_and_docs(app):
     base, _ = app
     m = requests.get(f"{base}/v1/model").json()
