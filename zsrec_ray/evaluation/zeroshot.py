@@ -148,7 +148,7 @@ def run_matrix(cfg: ZeroShotConfig, datasets: list[str], progress: bool = False,
     cells: dict[str, dict[str, dict]] = {}
     t0 = time.perf_counter()
     for src in datasets:
-        ck, _ = pretrain_single(cfg, src, progress)
+        ck, _ = pretrain_on(cfg, [src], progress)
         cells[src] = {}
         for tgt in datasets:
             row = evaluate_pretrained(cfg, ck, splits[tgt], f"pretrained-{cfg.pretrain.model}")
@@ -156,10 +156,6 @@ def run_matrix(cfg: ZeroShotConfig, datasets: list[str], progress: bool = False,
         if on_result is not None:
             on_result({"datasets": datasets, "mostpop": pop, "cells": cells})
     return {"datasets": datasets, "mostpop": pop, "cells": cells, "wall_s": time.perf_counter() - t0}
-
-
-def pretrain_single(cfg: ZeroShotConfig, source: str, progress: bool) -> tuple[Checkpoint, dict]:
-    return pretrain_on(cfg, [source], progress)
 
 
 def plot_matrix(matrix: dict, path: str | Path) -> Path:

@@ -151,11 +151,8 @@ class ZsrecAPI:
         return idx
 
     def _frame(self, rows) -> pd.DataFrame:
-        df = pd.DataFrame([r.model_dump() for r in rows]) if rows else pd.DataFrame(columns=["user", "item"])
-        try:
-            return clean_frame(df, self.cfg.min_interactions, self.cfg.min_users, self.cfg.min_items)
-        except DataError as e:
-            raise HTTPException(422, str(e)) from None
+        return self._clean(pd.DataFrame([r.model_dump() for r in rows]) if rows else
+                           pd.DataFrame(columns=["user", "item"]))
 
     def _check_k(self, k: int) -> None:
         if k > self.cfg.max_k:
