@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from zsrec_ray.config import DomainSpec, ZeroShotConfig
+from zsrec_ray.distributed.runtime import absolute_uri
 from zsrec_ray.features.store import FeatureStore
 
 
 def _store_uri(cfg: ZeroShotConfig) -> str:
-    s = cfg.ray.store
-    return s if "://" in s else str(Path(s).expanduser().resolve())
+    return absolute_uri(cfg.ray.store)
 
 
 def featurize_step(cfg: ZeroShotConfig, with_target: bool = True) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from zsrec_ray.config import ZeroShotConfig
+from zsrec_ray.distributed.runtime import absolute_uri
 from zsrec_ray.evaluation.zeroshot import domain_split
 from zsrec_ray.features.store import FeatureStore
 from zsrec_ray.models.checkpoint import Checkpoint
@@ -99,7 +100,7 @@ def pretrain_distributed(cfg: ZeroShotConfig, sources: list[str], store_uri: str
                            "fault": fault},
         scaling_config=ray.train.ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                                resources_per_worker={"CPU": cpus_per_worker}),
-        run_config=ray.train.RunConfig(name=name, storage_path=_abs(storage_path),
+        run_config=ray.train.RunConfig(name=name, storage_path=absolute_uri(storage_path),
                                        failure_config=ray.train.FailureConfig(max_failures=max_failures),
                                        checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2)),
     )
@@ -112,7 +113,3 @@ def pretrain_distributed(cfg: ZeroShotConfig, sources: list[str], store_uri: str
     report = {**state["report"], "workers": num_workers, "wall_s": time.perf_counter() - t0,
               "checkpoint_dir": result.checkpoint.path}
     return ck, report
-
-
-def _abs(path: str) -> str:
-    return path if "://" in path else str(Path(path).expanduser().resolve())

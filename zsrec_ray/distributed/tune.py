@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from zsrec_ray.config import TuneSearchConfig, ZeroShotConfig
+from zsrec_ray.distributed.runtime import absolute_uri
 from zsrec_ray.evaluation.loso import LeaveOneSourceOut
 from zsrec_ray.evaluation.zeroshot import domain_split
 from zsrec_ray.features.store import FeatureStore
@@ -76,10 +77,8 @@ def run_tune(cfg: ZeroShotConfig, out_dir: str | Path, resume: bool = True) -> d
     from ray.tune.schedulers import ASHAScheduler
 
     t = cfg.tune
-    storage = Path(cfg.ray.storage_path).expanduser().resolve() if "://" not in cfg.ray.storage_path \
-        else cfg.ray.storage_path
-    path = f"{storage}/{t.name}"
-    store = cfg.ray.store if "://" in cfg.ray.store else str(Path(cfg.ray.store).expanduser().resolve())
+    path = f"{absolute_uri(cfg.ray.storage_path)}/{t.name}"
+    store = absolute_uri(cfg.ray.store)
     fn = tune.with_resources(tune.with_parameters(trainable, base_json=cfg.model_dump_json(), store=store),
                              {"cpu": t.cpus_per_trial})
     if resume and tune.Tuner.can_restore(path):

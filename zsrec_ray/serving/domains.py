@@ -13,6 +13,7 @@ serving and a restart finds every acknowledged version on disk. Plain Python; no
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -74,16 +75,26 @@ class DomainStore:
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser().resolve() / "domains"
         self.root.mkdir(parents=True, exist_ok=True)
+        self._meta_cache: dict[str, tuple[tuple[int, int, int], dict]] = {}
 
     def _dir(self, name: str) -> Path:
         return self.root / check_name(name)
 
     def meta(self, name: str) -> dict:
+        """The domain's meta (a fresh dict). Parsed once per file version: every write replaces the
+        file (new inode), so a stat tells whether another process changed it since."""
         path = self._dir(name) / "meta.json"
         try:
-            return json.loads(path.read_text())
+            st = path.stat()
+            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+            cached = self._meta_cache.get(name)
+            if cached is None or cached[0] != key:
+                cached = (key, json.loads(path.read_text()))
+                self._meta_cache[name] = cached
         except FileNotFoundError:
+            self._meta_cache.pop(name, None)
             raise DomainNotFound(name) from None
+        return copy.deepcopy(cached[1])
 
     def write_meta(self, name: str, meta: dict) -> None:
         d = self._dir(name)
