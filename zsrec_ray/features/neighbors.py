@@ -5,35 +5,67 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+SPARSE_BELOW = 0.05  # a block whose co-occurrence fill is under this picks its top k from the non-zeros
+
 
 def cosine_topk(x: sp.spmatrix, k: int, shrink: float = 0.0, max_block_cells: int = 50_000_000) -> sp.csr_matrix:
     """Columns x columns sparse matrix holding, in column ``j``, the ``k`` columns most cosine-similar to ``j``.
 
-    Processed in blocks of columns so memory stays O(n * block) with n * block <= ``max_block_cells``;
-    never n^2. Self-similarity is excluded; only positive similarities are kept.
+    Processed in blocks of ``max_block_cells // n`` columns, so memory stays O(n * block), never
+    n^2. A block's co-occurrences are ranked densely (one row-major partition) when they fill at
+    least ``SPARSE_BELOW`` of the block, else from the non-zeros alone (one sort), so sparse large
+    domains cost what their co-occurring pairs cost. Self-similarity is excluded; only positive
+    similarities are kept.
     """
     x = sp.csc_matrix(x, dtype=np.float32)
     n = x.shape[1]
     if n == 0:
         return sp.csr_matrix((0, 0), dtype=np.float32)
     norms = np.sqrt(np.asarray(x.power(2).sum(axis=0)).ravel()).astype(np.float32)
+    inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
     xt = x.T.tocsr()
     k = max(1, min(k, n - 1))
     block = int(max(1, min(n, max_block_cells // n)))
-    rows, cols, vals = [], [], []
+    parts = []
     for start in range(0, n, block):
-        stop = min(start + block, n)
-        sim = (xt @ x[:, start:stop]).toarray()  # (n, b)
-        sim /= norms[:, None] * norms[None, start:stop] + shrink + 1e-12
-        sim[np.arange(start, stop), np.arange(stop - start)] = 0.0
-        if k < n:
-            top = np.argpartition(-sim, k - 1, axis=0)[:k]
-        else:
-            top = np.broadcast_to(np.arange(n)[:, None], (n, stop - start))
-        v = np.take_along_axis(sim, top, axis=0)
-        keep = v > 0
-        rows.append(top[keep])
-        cols.append(np.broadcast_to(np.arange(start, stop), top.shape)[keep])
-        vals.append(v[keep])
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(n, n), dtype=np.float32)
+        co = (xt[start:min(start + block, n)] @ x).tocsr()  # row r: co-occurrences of column start + r
+        co.sum_duplicates()
+        pick = _top_sparse if co.nnz < SPARSE_BELOW * co.shape[0] * n else _top_dense
+        parts.append(pick(co, start, k, norms, inv, shrink))
+    nb, j, v = (np.concatenate(p) for p in zip(*parts))
+    return sp.csr_matrix((v, (nb, j)), shape=(n, n), dtype=np.float32)
+
+
+def _cosine(co, j: np.ndarray, nb: np.ndarray, norms: np.ndarray, inv: np.ndarray, shrink: float) -> np.ndarray:
+    if shrink:
+        return co / (norms[j] * norms[nb] + np.float32(shrink + 1e-12))
+    return co * inv[j] * inv[nb]
+
+
+def _top_dense(co: sp.csr_matrix, start: int, k: int, norms, inv, shrink) -> tuple[np.ndarray, ...]:
+    b, n = co.shape
+    j = np.arange(start, start + b)
+    sim = co.toarray()
+    if shrink:
+        sim /= norms[j, None] * norms[None, :] + np.float32(shrink + 1e-12)
+    else:
+        sim *= inv[None, :]
+        sim *= inv[j, None]
+    sim[np.arange(b), j] = 0.0
+    top = np.argpartition(sim, n - k, axis=1)[:, n - k:] if k < n else np.broadcast_to(np.arange(n), (b, n))
+    v = np.take_along_axis(sim, top, axis=1)
+    keep = v > 0
+    return top[keep], np.broadcast_to(j[:, None], top.shape)[keep], v[keep]
+
+
+def _top_sparse(co: sp.csr_matrix, start: int, k: int, norms, inv, shrink) -> tuple[np.ndarray, ...]:
+    j = np.repeat(np.arange(start, start + co.shape[0]), np.diff(co.indptr))
+    nb = co.indices
+    v = _cosine(co.data, j, nb, norms, inv, shrink)
+    ok = (nb != j) & (v > 0)
+    j, nb, v = j[ok], nb[ok], v[ok]
+    order = np.lexsort((-v, j))  # by column, then similarity descending
+    j, nb, v = j[order], nb[order], v[order]
+    first = np.searchsorted(j, np.arange(start, start + co.shape[0]))
+    keep = np.arange(len(j)) - first[j - start] < k
+    return nb[keep], j[keep], v[keep]
