@@ -234,6 +234,43 @@ target, above the in-domain diagonal (ml-1m -> ml-100k {m['cells']['ml-1m']['ml-
 included. The matrix covers the four smaller datasets ({m.get('wall_s', 438):.0f} s); the four large
 ones are not in it yet.""")
     W("")
+# ---------------------------------------------------------------- backends
+small4 = ["ml-100k", "lastfm", "douban-movie", "ml-1m"]
+bk = {(m, b): by_target(J(f"loo4_{m}_{b}.json")) for m in ("pair", "paper") for b in ("spectral", "node2vec")}
+if any(bk.values()):
+    W("""## Co-occurrence backend: spectral against node2vec
+
+Leave one out over the four smaller datasets (each target pretrained on the other three), once
+per backend and model, same budget as above (`configs/results_loo.yaml`); node2vec is pecanpy at
+METHOD.md defaults with one thread (bit-reproducible), spectral the randomized SVD. The
+co-occurrence embedding feeds the co-occurrence and interaction node features and the pair
+cosine, so the backend touches both models.
+
+```bash
+for b in spectral node2vec; do for m in pair paper; do
+  zsrec -v zeroshot --config configs/results_loo.yaml --model $m --backend $b \\
+      --leave-one-out ml-100k,lastfm,douban-movie,ml-1m --output docs/results/loo4_${m}_${b}.json
+done; done
+```
+
+Test NDCG@20:
+
+| target | MostPop | ItemKNN (fitted on target) | paper, spectral | paper, node2vec | pair, spectral | pair, node2vec | pair: node2vec / spectral |
+|---|---:|---:|---:|---:|---:|---:|---:|""")
+    for t in small4:
+        cells = {k: v.get(t, {}) for k, v in bk.items()}
+        base = next((c for c in cells.values() if "mostpop" in c), None)
+        if base is None:
+            continue
+        g = lambda m, b: cells[(m, b)].get(f"pretrained-{m}", {}).get("ndcg@20")
+        ps, pn = g("pair", "spectral"), g("pair", "node2vec")
+        W(f"| {t} | {base['mostpop']['ndcg@20']:.4f} | {base['itemknn']['ndcg@20']:.4f} | {f4(g('paper', 'spectral'))} | "
+          f"{f4(g('paper', 'node2vec'))} | {f4(ps)} | {f4(pn)} | {f'{pn / ps:.2f}x' if ps and pn else ''} |")
+    W("")
+    walls = {k: sum(r["_r"]["wall_s"] for r in v.values()) for k, v in bk.items() if v}
+    W("Wall time of each leave-one-out (four targets, featurization included when not cached): " +
+      ", ".join(f"{m} model {b} {w:.0f} s" for (m, b), w in walls.items()) + ".")
+    W("")
 # ---------------------------------------------------------------- featurization times
 import glob
 spec = {}

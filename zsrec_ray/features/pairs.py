@@ -24,13 +24,20 @@ def percentile_rank(scores: torch.Tensor, decimals: int = 6) -> torch.Tensor:
 
     Scores are rounded to ``decimals`` first, so equal scores summed in a different order (e.g.
     after relabelling ids) still tie; callers sum in float64 so rounding is not at a float32 edge.
+    One sort per row: in sorted order, #smaller is where an element's tie group starts and
+    #smaller-or-equal where it ends.
     """
     n = scores.shape[1]
-    scores = torch.round(scores, decimals=decimals).contiguous()
-    srt = torch.sort(scores, dim=1).values
-    less = torch.searchsorted(srt, scores, right=False)
-    leq = torch.searchsorted(srt, scores, right=True)
-    return (less + leq).to(torch.float32) / (2.0 * n)
+    srt, order = torch.sort(torch.round(scores, decimals=decimals), dim=1)
+    pos = torch.arange(n).expand_as(order)
+    starts = torch.ones_like(order, dtype=torch.bool)
+    starts[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    ends = torch.ones_like(starts)
+    ends[:, :-1] = starts[:, 1:]
+    less = torch.where(starts, pos, 0).cummax(dim=1).values
+    leq = torch.where(ends, pos + 1, n).flip(1).cummin(dim=1).values.flip(1)
+    out = torch.empty(order.shape, dtype=torch.float32)
+    return out.scatter_(1, order, (less + leq).to(torch.float32) / (2.0 * n))
 
 
 def relative_to_max(scores: torch.Tensor) -> torch.Tensor:
