@@ -273,42 +273,35 @@ Test NDCG@20:
     W("")
 # ---------------------------------------------------------------- featurization times
 import glob
-spec = {}
+spec, n2v = {}, {}
 for mf in glob.glob(os.path.expanduser("~/.cache/zsrec/features/*/manifest.json")):
     m = json.load(open(mf))
     c = m["config"]
-    if c.get("backend") != "spectral" or c["activity_bins"] != 10 or c["spectral"]["dim"] != 64 \
+    if c["activity_bins"] != 10 or c["spectral"]["dim"] != 64 or c["node2vec"]["dim"] != 64 \
             or not (c["activity"] and c["cooccurrence"] and c["interaction"]) or c["node_clusters"] != 50:
         continue
-    spec.setdefault(m["domain"], []).append(m["timings"])
+    if c.get("backend") == "spectral":
+        spec.setdefault(m["domain"], []).append(m["timings"])
+    elif c["node2vec"].get("workers") == 1:
+        n2v.setdefault(m["domain"], []).append(m["timings"])
+# node2vec on the large datasets: bench/featurize.py runs (docs/BENCHMARKS.md), not the cache
+bench_n2v = {"ml-1m": "68.3 (1 thread)", "amazon-book": AMAZON_BOOK_N2V}
 W("""## Featurization time per backend
 
-Spectral: the stage timings recorded in each feature set's manifest by the leave-one-out run above
-(two graphs per dataset: the 80 % feature graph and the full training split; all node feature
-families; the machine shared with other jobs). node2vec (pecanpy, METHOD.md defaults, JIT warm-up
-included): `python bench/featurize.py --datasets ml-1m --backend node2vec` (docs/BENCHMARKS.md).
+Stage timings recorded in each feature set's manifest by the leave-one-out runs above (two graphs
+per dataset: the 80 % feature graph and the full training split; all node feature families),
+and, for node2vec on the two largest graphs measured, `bench/featurize.py` (node2vec alone, JIT
+warm-up included; docs/BENCHMARKS.md). node2vec is pecanpy at METHOD.md defaults.
 
-| dataset | spectral: embedding (s) | spectral: all features (s) | node2vec: embedding alone (s) |
-|---|---:|---:|---:|""")
+| dataset | spectral: embedding (s) | spectral: all features (s) | node2vec: embedding (s) | node2vec: all features (s) | node2vec alone, bench (s) |
+|---|---:|---:|---:|---:|---:|""")
+rng = lambda xs: f"{min(xs):.1f}-{max(xs):.1f}" if xs else "not measured"
 for d in order:
-    ts = spec.get(d, [])
-    if not ts:
-        continue
-    emb = [t.get("embeddings_spectral", 0) for t in ts]
-    tot = [t["total"] for t in ts]
-    n2v = "68.3" if d == "ml-1m" else "not measured"
-    W(f"| {d} | {min(emb):.1f}-{max(emb):.1f} | {min(tot):.1f}-{max(tot):.1f} | {n2v} |")
-W("""
-The spectral embedding of every dataset takes seconds (the whole featurization of the largest,
-amazon-book with 95k nodes, about 4 s), against 68 s of node2vec on ml-1m (9k nodes) and, by an
-earlier measurement, about 15 minutes on amazon-sports (54k nodes). A node2vec run on amazon-book
-was started for the featurization benchmark and stopped after 30 minutes of its node2vec phase on
-the shared machine. Zero-shot quality with the node2vec backend is not measured yet: with the
-spectral backend the pair model already reaches the targets above on the datasets measured, and
-the node2vec leave-one-out needs each of the eight datasets featurized twice with node2vec
-(hours on 2 cores). The spectral backend stays the default: it is the only one whose cost fits
-every dataset here, and the one the quality numbers above were measured with.
-""")
+    ts, ns = spec.get(d, []), n2v.get(d, [])
+    W(f"| {d} | {rng([t.get('embeddings_spectral', 0) for t in ts])} | {rng([t['total'] for t in ts])} | "
+      f"{rng([t.get('embeddings_node2vec', 0) for t in ns])} | {rng([t['total'] for t in ns])} | "
+      f"{bench_n2v.get(d, '')} |")
+W(BACKEND_READING)
 # ---------------------------------------------------------------- reading
 measured = [t for t in order if "pretrained-pair" in pair.get(t, {})]
 missing = [t for t in order if t not in measured]
