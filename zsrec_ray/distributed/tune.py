@@ -77,7 +77,8 @@ def run_tune(cfg: ZeroShotConfig, out_dir: str | Path, resume: bool = True) -> d
     from ray.tune.schedulers import ASHAScheduler
 
     t = cfg.tune
-    path = f"{absolute_uri(cfg.ray.storage_path)}/{t.name}"
+    storage = absolute_uri(cfg.ray.storage_path)
+    path = f"{storage}/{t.name}"
     store = absolute_uri(cfg.ray.store)
     fn = tune.with_resources(tune.with_parameters(trainable, base_json=cfg.model_dump_json(), store=store),
                              {"cpu": t.cpus_per_trial})
@@ -92,7 +93,7 @@ def run_tune(cfg: ZeroShotConfig, out_dir: str | Path, resume: bool = True) -> d
                                         scheduler=ASHAScheduler(time_attr="epoch", max_t=t.max_epochs,
                                                                 grace_period=t.grace_period),
                                         search_alg=_searcher(t)),
-            run_config=tune.RunConfig(name=t.name, storage_path=str(storage)))
+            run_config=tune.RunConfig(name=t.name, storage_path=storage))
     grid = tuner.fit()
     best = grid.get_best_result(metric=t.metric, mode="max")
     best_params = {k: best.config[k] for k in PARAMS}

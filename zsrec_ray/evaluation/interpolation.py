@@ -21,7 +21,12 @@ def zscore_rows(scores: torch.Tensor) -> torch.Tensor:
 
 
 def interpolated(pretrained: ScoreFn, base: ScoreFn, alpha: float, normalise: bool = True) -> ScoreFn:
-    """A score function mixing two models' scores for the same users."""
+    """A score function mixing two models' scores for the same users; alpha 1 (0) is the
+    pretrained (base) model's own scores, so the endpoints reproduce each model exactly."""
+    if alpha in (0.0, 1.0):
+        only = pretrained if alpha == 1.0 else base
+        return lambda users: _tensor(only(users))
+
     def fn(users: np.ndarray) -> torch.Tensor:
         a, b = _tensor(pretrained(users)), _tensor(base(users))
         if normalise:

@@ -10,7 +10,6 @@ items x features, never the whole domain.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from zsrec_ray.config import PairConfig
