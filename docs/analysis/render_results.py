@@ -339,7 +339,9 @@ W("""## Featurization time per backend
 Stage timings recorded in each feature set's manifest by the leave-one-out runs above (two graphs
 per dataset: the 80 % feature graph and the full training split; all node feature families),
 and, for node2vec on the two largest graphs measured, `bench/featurize.py` (node2vec alone, JIT
-warm-up included; docs/BENCHMARKS.md). node2vec is pecanpy at METHOD.md defaults.
+warm-up included; docs/BENCHMARKS.md). node2vec is pecanpy at METHOD.md defaults, one thread;
+the node2vec timings of the large datasets come from a node2vec leave-one-out started to fill the
+feature cache, one core each beside another job (it did not reach its first target).
 
 | dataset | spectral: embedding (s) | spectral: all features (s) | node2vec: embedding (s) | node2vec: all features (s) | node2vec alone, bench (s) |
 |---|---:|---:|---:|---:|---:|""")
@@ -379,9 +381,10 @@ W(f"""## Reading
   same or better zero-shot quality than node2vec (node2vec / spectral: {', '.join(f'{t} {r:.2f}' for t, r in n2v_rel.items())})
   at a fraction of the cost (seconds against tens of seconds per small graph; amazon-book 4 s
   against 648 s of node2vec with two threads). Spectral is the default. The paper model is weak
-  with either backend. The node2vec leave-one-out over all eight datasets is not measured: it
-  needs node2vec on both graphs of yelp, amazon-sports, epinions and amazon-book, each of which
-  takes many minutes here (amazon-book above).
+  with either backend. The node2vec leave-one-out over all eight datasets is not measured yet:
+  node2vec takes about 10 to 11 minutes per graph of yelp, amazon-sports and epinions on one core
+  (table below, against about a second for the spectral embedding), and amazon-book's two graphs
+  are still to be featurized.
 - **More sources, same quality on the small targets.** Pretrained on the three other small
   datasets instead of all seven others, the pair model scores about the same on the four smaller
   targets (three sources / seven: {', '.join(f'{t} {r:.2f}' for t, r in three_vs_seven.items())}): the large sparse sources
