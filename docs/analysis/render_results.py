@@ -77,8 +77,10 @@ W(f"Wall time per target (pretraining on seven sources, featurization from the c
   f"with other jobs (the douban-movie run paused for about 6 minutes and the ml-1m run for 36 while "
   f"benchmarks ran; the first run also featurized all eight datasets, both graphs each, about 9 of its "
   f"1,018 s)" + (f"; {', '.join(f'{t} {walls_p[t]} s' for t in later)} in a later run, after the "
-  f"neighbour lists and percentile ranks of the pair features were made faster (the same results "
-  f"up to ties broken differently), with one core while a second job used the other" if later else "") +
+  f"neighbour lists and percentile ranks of the pair features were made faster (percentile ranks "
+  f"bit-identical; neighbour lists now break ties between equal similarities differently, which "
+  f"moves results slightly: the README quick start went from NDCG@20 0.1127 to 0.1120), with one "
+  f"core while a second job used the other" if later else "") +
   f". Paper model {', '.join(f'{t} {s} s' for t, s in walls_q.items())}.")
 W("")
 import statistics
