@@ -4,7 +4,8 @@ import pytest
 from pydantic import ValidationError
 
 from zsrec_ray.config import TuneSearchConfig, ZeroShotConfig
-from zsrec_ray.distributed.tune import PARAMS, apply_params, search_space
+from zsrec_ray.distributed.tune import PARAMS, apply_params, check_trials, search_space
+from zsrec_ray.errors import ZsrecError
 
 TRIAL = dict(activity_bins=5, node_clusters=20, edge_clusters=30, emb_dim=32, hidden=64, lr=1e-3, alpha=0.3,
              backend="node2vec", pair_features=True, pair_set=["itemknn", "popularity"])
@@ -25,3 +26,20 @@ def test_search_space_covers_the_parameters_and_rejects_empty_pair_sets():
     assert set(search_space(TuneSearchConfig())) == set(PARAMS)
     with pytest.raises(ValidationError):
         TuneSearchConfig(pair_sets=[[]])
+
+
+class _Result:
+    def __init__(self, metrics=None, error=None):
+        self.metrics, self.error = metrics or {}, error
+
+
+def test_check_trials_names_the_failure_when_every_trial_errored():
+    err = RuntimeError("Traceback ...\nzsrec_ray.errors.DataError: dataset 'nope' not found under /data")
+    with pytest.raises(ZsrecError, match=r"2 of 2 trials failed.*dataset 'nope' not found.*under /runs/t"):
+        check_trials([_Result(error=err), _Result(error=err)], "blend_ndcg@20", "/runs/t")
+    with pytest.raises(ZsrecError, match="none of the 1 trials reported it"):
+        check_trials([_Result(metrics={"epoch": 1})], "blend_ndcg@20", "/runs/t")
+
+
+def test_check_trials_passes_when_one_trial_reported_the_metric():
+    check_trials([_Result(error=RuntimeError("x")), _Result(metrics={"blend_ndcg@20": 0.1})], "blend_ndcg@20", "/r")

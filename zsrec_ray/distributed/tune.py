@@ -18,6 +18,7 @@ import yaml
 
 from zsrec_ray.config import TuneSearchConfig, ZeroShotConfig
 from zsrec_ray.distributed.runtime import absolute_uri
+from zsrec_ray.errors import ZsrecError
 from zsrec_ray.evaluation.loso import LeaveOneSourceOut
 from zsrec_ray.evaluation.zeroshot import domain_split
 from zsrec_ray.features.store import FeatureStore
@@ -95,6 +96,7 @@ def run_tune(cfg: ZeroShotConfig, out_dir: str | Path, resume: bool = True) -> d
                                         search_alg=_searcher(t)),
             run_config=tune.RunConfig(name=t.name, storage_path=storage))
     grid = tuner.fit()
+    check_trials(list(grid), t.metric, path)
     best = grid.get_best_result(metric=t.metric, mode="max")
     best_params = {k: best.config[k] for k in PARAMS}
     best_cfg = apply_params(cfg, best_params)
@@ -116,6 +118,17 @@ def run_tune(cfg: ZeroShotConfig, out_dir: str | Path, resume: bool = True) -> d
                "plot": str(out / "search.png"), "table": table.to_dict("records")}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary
+
+
+def check_trials(results: list, metric: str, path: str) -> None:
+    """Raise a readable error when no trial reported ``metric`` (typically: every trial failed)."""
+    if any(metric in (r.metrics or {}) for r in results):
+        return
+    errors = [r.error for r in results if r.error is not None]
+    first = str(errors[0]).strip().splitlines() if errors else []
+    reason = (f"{len(errors)} of {len(results)} trials failed; the first failure ends with: "
+              f"{first[-1] if first else '?'}") if errors else f"none of the {len(results)} trials reported it"
+    raise ZsrecError(f"Ray Tune found no trial with {metric!r}: {reason}. Trial logs and errors are under {path}")
 
 
 def _searcher(t: TuneSearchConfig):
