@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
 from zsrec_ray.evaluation import ndcg_at_k, rank_metrics, recall_at_k
 
@@ -76,3 +77,14 @@ def test_masked_item_never_in_top_k():
     target = exclude.copy()
     res = rank_metrics(lambda u: scores[u], sp.csr_matrix(exclude), sp.csr_matrix(target), ks=(1, 14))
     assert res["recall@14"] == 0.0 and res["ndcg@1"] == 0.0
+
+
+def test_masked_topk_values_match_indices_and_masked_items_come_last():
+    from zsrec_ray.evaluation.evaluator import masked_topk
+    scores = torch.tensor([[0.9, 0.1, 0.5, 0.7], [0.2, 0.8, 0.4, 0.6]])
+    exclude = sp.csr_matrix(np.array([[1, 0, 0, 1], [0, 0, 0, 0]]))
+    top = masked_topk(scores, exclude, 10)  # k above the item count is clipped
+    assert top.indices[0, :2].tolist() == [2, 1] and set(top.indices[0, 2:].tolist()) == {0, 3}
+    assert top.indices[1].tolist() == [1, 3, 2, 0]
+    assert top.values[0, :2].tolist() == pytest.approx([0.5, 0.1]) and torch.isinf(top.values[0, 2:]).all()
+    assert scores[0, 0] == pytest.approx(0.9)  # the caller's scores are not modified

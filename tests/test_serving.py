@@ -120,8 +120,12 @@ def test_recommendations_equal_offline_scoring(app, lastfm, lastfm_rows, checkpo
         assert not got["cold_start"] and got["domain_version"] == 1
         assert [x["item"] for x in got["items"]] == items
         np.testing.assert_allclose([x["score"] for x in got["items"]], scores.numpy(), rtol=1e-5, atol=1e-5)
-    batch = requests.post(f"{base}/v1/domains/lastfm/recommend/batch", json={"users": users, "k": 10}).json()
-    assert [[x["item"] for x in b["items"]] for b in batch] == want_items
+    mixed = users[:2] + ["never-seen"] + users[2:]  # a cold user among known ones masks nothing of theirs
+    batch = requests.post(f"{base}/v1/domains/lastfm/recommend/batch", json={"users": mixed, "k": 10}).json()
+    assert [b["cold_start"] for b in batch] == [u == "never-seen" for u in mixed]
+    assert [[x["item"] for x in b["items"]] for b in batch if not b["cold_start"]] == want_items
+    cold = requests.post(f"{base}/v1/domains/lastfm/recommend", json={"user": "never-seen", "k": 10}).json()
+    assert batch[2]["items"] == cold["items"] and len(cold["items"]) == 10
 
 
 def test_score_and_cold_start(app, lastfm, lastfm_rows):

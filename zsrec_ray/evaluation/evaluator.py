@@ -28,14 +28,18 @@ class EvalResult:
         return self.metrics[key]
 
 
-def top_k(scores: torch.Tensor, exclude: sp.csr_matrix, k: int) -> torch.Tensor:
-    """Indices of the top ``k`` items per row after setting ``exclude``'s non-zeros to -inf."""
+def masked_topk(scores: torch.Tensor, exclude: sp.csr_matrix, k: int) -> torch.return_types.topk:
+    """Top ``k`` (values, indices) per row, sorted, after setting ``exclude``'s non-zeros to -inf."""
     scores = scores.detach().clone()
     rows, cols = exclude.nonzero()
     if len(rows):
         scores[torch.from_numpy(rows), torch.from_numpy(cols)] = -torch.inf
-    k = min(k, scores.shape[1])
-    return torch.topk(scores, k, dim=1, sorted=True).indices
+    return torch.topk(scores, min(k, scores.shape[1]), dim=1, sorted=True)
+
+
+def top_k(scores: torch.Tensor, exclude: sp.csr_matrix, k: int) -> torch.Tensor:
+    """Indices of the top ``k`` items per row after setting ``exclude``'s non-zeros to -inf."""
+    return masked_topk(scores, exclude, k).indices
 
 
 def rank_metrics(score_fn: ScoreFn, exclude: sp.csr_matrix, target: sp.csr_matrix, *,

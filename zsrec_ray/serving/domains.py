@@ -25,10 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 
 from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.errors import DataError
+from zsrec_ray.evaluation.evaluator import masked_topk
 from zsrec_ray.features.featureset import FeatureSet
 from zsrec_ray.features.featurizer import featurize
 from zsrec_ray.features.pairs import PairFeaturizer
@@ -241,13 +243,13 @@ class DomainIndex:
 
     def recommend(self, net, users: list[str], k: int, exclude_seen: bool) -> list[dict]:
         scores, cold = self.scores(net, users)
-        if exclude_seen:
-            for row, u in enumerate(users):
-                if u in self.user_index:
-                    seen = self.seen[self.user_index[u]].indices
-                    scores[row, torch.from_numpy(seen.astype(np.int64))] = -torch.inf
-        k = min(k, scores.shape[1])
-        top = torch.topk(scores, k, dim=1)
+        if exclude_seen:  # each known user's history; cold users have none
+            rows = np.array([self.user_index.get(u, -1) for u in users], dtype=np.int64)
+            exclude = (sp.diags((rows >= 0).astype(np.float32)) @ self.seen[np.maximum(rows, 0)]).tocsr()
+            exclude.eliminate_zeros()
+        else:
+            exclude = sp.csr_matrix(tuple(scores.shape), dtype=np.float32)
+        top = masked_topk(scores, exclude, k)
         out = []
         for row, u in enumerate(users):
             items = [{"item": self.item_ids[j], "score": float(s)}
