@@ -32,6 +32,7 @@ for t in ("lastfm", "amazon-book"):  # `zsrec baselines --datasets <t> --models 
         lg[t] = d["results"][0]["ndcg@20"]
 lg_missing = [t for t in order if t not in lg]
 pair, paper = by_target(J("loo8_pair_spectral.json")), by_target(J("loo8_paper_spectral.json"))
+pair_n, paper_n = by_target(J("loo8_pair_node2vec.json")), by_target(J("loo8_paper_node2vec.json"))
 out = []
 W = out.append
 W("""## Zero-shot: leave one domain out over all eight datasets
@@ -39,22 +40,24 @@ W("""## Zero-shot: leave one domain out over all eight datasets
 For each target, the ranker is pretrained on the seven other datasets and ranks the target's
 test items with nothing trained on the target; MostPop and ItemKNN are fitted on the target's
 training split, LightGCN is trained on it (in-domain, from the baselines tables: L2 1e-4 on the
-five paper datasets, 1e-3 on the others""" + (f"; not run on {' and '.join(lg_missing)}" if lg_missing else "") + """). Spectral co-occurrence
-backend, feature graph 80 %, pretraining budget of `configs/results_loo.yaml` (at most 10 epochs,
-patience 3, 1,000 sampled users per source and epoch, 300 validation users per source).
+five paper datasets, 1e-3 on the others""" + (f"; not run on {' and '.join(lg_missing)}" if lg_missing else "") + """). Both
+co-occurrence backends (spectral, the default, and node2vec), feature graph 80 %, pretraining
+budget of `configs/results_loo.yaml` (at most 10 epochs, patience 3, 1,000 sampled users per
+source and epoch, 300 validation users per source).
 
 ```bash
-zsrec -v zeroshot --config configs/results_loo.yaml --model pair \\
-    --leave-one-out ml-100k,lastfm,douban-movie,ml-1m,yelp,amazon-sports,epinions,amazon-book \\
-    --output docs/results/loo8_pair_spectral.json
-zsrec -v zeroshot --config configs/results_loo.yaml --model paper --leave-one-out <same list> \\
-    --output docs/results/loo8_paper_spectral.json
+for b in spectral node2vec; do for m in pair paper; do
+  zsrec -v zeroshot --config configs/results_loo.yaml --model $m --backend $b \\
+      --leave-one-out ml-100k,lastfm,douban-movie,ml-1m,yelp,amazon-sports,epinions,amazon-book \\
+      --output docs/results/loo8_${m}_${b}.json
+done; done
 ```
 
-Test NDCG@20 (full ranking, training and validation items masked):
+Test NDCG@20 (full ranking, training and validation items masked); the ratios are the pair
+model's with the default spectral backend:
 
-| target | MostPop | ItemKNN (fitted on target) | LightGCN (trained on target) | paper model, zero-shot | pair model, zero-shot | pair / MostPop | pair / ItemKNN |
-|---|---:|---:|---:|---:|---:|---:|---:|""")
+| target | MostPop | ItemKNN (fitted on target) | LightGCN (trained on target) | paper model, spectral | paper model, node2vec | pair model, spectral | pair model, node2vec | pair / MostPop | pair / ItemKNN |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|""")
 ratios_pop, ratios_knn = [], []
 for t in order:
     p, q = pair.get(t, {}), paper.get(t, {})
@@ -62,13 +65,20 @@ for t in order:
     mp, ik = base["mostpop"]["ndcg@20"], base["itemknn"]["ndcg@20"]
     pr = p.get("pretrained-pair", {}).get("ndcg@20")
     pa = q.get("pretrained-paper", {}).get("ndcg@20")
+    prn = pair_n.get(t, {}).get("pretrained-pair", {}).get("ndcg@20")
+    pan = paper_n.get(t, {}).get("pretrained-paper", {}).get("ndcg@20")
     if pr is not None:
         ratios_pop.append((t, pr / mp)); ratios_knn.append((t, pr / ik))
-        W(f"| {t} | {mp:.4f} | {ik:.4f} | {f4(lg.get(t))} | {f4(pa)} | **{pr:.4f}** | {pr / mp:.1f}x | {pr / ik:.2f}x |")
+        W(f"| {t} | {mp:.4f} | {ik:.4f} | {f4(lg.get(t))} | {f4(pa)} | {f4(pan)} | **{pr:.4f}** | {f4(prn)} | "
+          f"{pr / mp:.1f}x | {pr / ik:.2f}x |")
     else:
-        W(f"| {t} | {mp:.4f} | {ik:.4f} | {f4(lg.get(t))} | {f4(pa)} | not finished | | |")
+        W(f"| {t} | {mp:.4f} | {ik:.4f} | {f4(lg.get(t))} | {f4(pa)} | {f4(pan)} | not finished | {f4(prn)} | | |")
 walls_p = {t: round(pair[t]["_r"]["wall_s"]) for t in pair}
 walls_q = {t: round(paper[t]["_r"]["wall_s"]) for t in paper}
+wall_list = lambda res: ", ".join(f"{t} {round(r['_r']['wall_s'])} s" for t, r in res.items())
+n2v_walls = ((" node2vec backend (features from the cache, filled beforehand; each target run on its own, two "
+              "at a time on the two cores, one thread each): pair model " + wall_list(pair_n) if pair_n else "") +
+             ("; paper model " + wall_list(paper_n) if paper_n else "") + ("." if pair_n or paper_n else ""))
 W("")
 first4 = ["ml-100k", "lastfm", "douban-movie", "ml-1m"]
 later = [t for t in walls_p if t not in first4]
@@ -81,7 +91,9 @@ W(f"Wall time per target (pretraining on seven sources, featurization from the c
   f"bit-identical; neighbour lists now break ties between equal similarities differently, which "
   f"moves results slightly: the README quick start went from NDCG@20 0.1127 to 0.1120), with one "
   f"core while a second job used the other" if later else "") +
-  f". Paper model {', '.join(f'{t} {s} s' for t, s in walls_q.items())}.")
+  f". Paper model {', '.join(f'{t} {s} s' for t, s in walls_q.items())}." +
+  n2v_walls)
+
 W("")
 import statistics
 if ratios_pop:
@@ -342,8 +354,8 @@ Stage timings recorded in each feature set's manifest by the leave-one-out runs 
 per dataset: the 80 % feature graph and the full training split; all node feature families),
 and, for node2vec on the two largest graphs measured, `bench/featurize.py` (node2vec alone, JIT
 warm-up included; docs/BENCHMARKS.md). node2vec is pecanpy at METHOD.md defaults, one thread;
-the node2vec timings of the large datasets come from a node2vec leave-one-out started to fill the
-feature cache, one core each beside another job (it did not reach its first target).
+the node2vec timings of the four large datasets were taken while filling the feature cache for
+the node2vec leave-one-out, two graphs at a time, one core each.
 
 | dataset | spectral: embedding (s) | spectral: all features (s) | node2vec: embedding (s) | node2vec: all features (s) | node2vec alone, bench (s) |
 |---|---:|---:|---:|---:|---:|""")
@@ -356,7 +368,7 @@ for d in order:
 W("""
 The spectral embedding of every dataset takes seconds (the whole featurization of the largest,
 amazon-book with 95k nodes, about 4 s), against 68 s of node2vec on ml-1m (9k nodes, one thread)
-and 648 s on amazon-book (two threads; with one thread it did not finish in 19 minutes).
+and about 1,300 s per amazon-book graph with one thread (648 s with two).
 """)
 # ---------------------------------------------------------------- reading
 measured = [t for t in order if "pretrained-pair" in pair.get(t, {})]
@@ -369,6 +381,33 @@ n2v_rel = {t: pairs4["node2vec"][t]["pretrained-pair"]["ndcg@20"] / pairs4["spec
            for t in small4 if t in pairs4["node2vec"] and t in pairs4["spectral"]}
 three_vs_seven = {t: pairs4["spectral"][t]["pretrained-pair"]["ndcg@20"] / pair[t]["pretrained-pair"]["ndcg@20"]
                   for t in small4 if t in pairs4["spectral"] and t in measured}
+loo8_rel = {t: pair_n[t]["pretrained-pair"]["ndcg@20"] / pair[t]["pretrained-pair"]["ndcg@20"]
+            for t in order if t in pair_n and t in measured}
+n2v_pop = [r["pretrained-pair"]["ndcg@20"] / r["mostpop"]["ndcg@20"] for r in pair_n.values()]
+n2v_knn = [r["pretrained-pair"]["ndcg@20"] / r["itemknn"]["ndcg@20"] for r in pair_n.values()]
+if loo8_rel:
+    gm = float(np.exp(np.mean(np.log(list(loo8_rel.values())))))
+    backend_reading = (
+        f"Leaving one of all eight datasets out, node2vec gives the pair model "
+        f"{'about the same zero-shot quality as' if 0.97 <= gm <= 1.03 else ('lower zero-shot quality than' if gm < 1 else 'higher zero-shot quality than')} "
+        f"the spectral backend (node2vec / spectral: {', '.join(f'{t} {r:.2f}' for t, r in loo8_rel.items())}; geometric mean "
+        f"{gm:.3f}), and so did the leave-one-out over the four smaller datasets "
+        f"({', '.join(f'{t} {r:.2f}' for t, r in n2v_rel.items())}). Per target the backends trade places: node2vec "
+        f"scores higher on {', '.join(t for t, r in loo8_rel.items() if r > 1) or 'none'} and lower on "
+        f"{', '.join(t for t, r in loo8_rel.items() if r < 1) or 'none'}. With node2vec the pair model meets the same "
+        f"targets ({min(n2v_pop):.1f}x to {max(n2v_pop):.1f}x MostPop, median {statistics.median(n2v_knn):.2f}x ItemKNN). "
+        f"The cost differs by one to three orders of magnitude: about a second for the spectral embedding of any "
+        f"graph here against 10 to 22 minutes of node2vec per large graph on one core (table above). By these "
+        f"numbers spectral is the default; node2vec stays selectable (`--backend node2vec`). The paper model "
+        f"stays below MostPop on seven of eight targets with either backend.")
+    if len(loo8_rel) < len(measured):
+        backend_reading += f" (node2vec leave-one-out measured on {len(loo8_rel)} of the eight targets.)"
+else:
+    backend_reading = (
+        f"Over the four smaller datasets the spectral backend gives the pair model about the same or better "
+        f"zero-shot quality than node2vec (node2vec / spectral: {', '.join(f'{t} {r:.2f}' for t, r in n2v_rel.items())}) "
+        f"at a fraction of the cost. Spectral is the default. The paper model is weak with either backend. The "
+        f"node2vec leave-one-out over all eight datasets is not measured yet.")
 gf_rel = [b / a for a, b in gf.values()]
 W(f"""## Reading
 
@@ -379,14 +418,7 @@ W(f"""## Reading
   target it is at {vs_lg}: above it on {len(above_lg)} ({', '.join(above_lg) or 'none'}).""" +
   (f""" Both stated targets (>= 1.5x MostPop everywhere, >= ItemKNN on the median target) hold on
   these {len(measured)} targets.""" if ratios_pop and min(r for _, r in ratios_pop) >= 1.5 and statistics.median(r for _, r in ratios_knn) >= 1 else "") + f"""
-- **Backends.** Over the four smaller datasets the spectral backend gives the pair model about the
-  same or better zero-shot quality than node2vec (node2vec / spectral: {', '.join(f'{t} {r:.2f}' for t, r in n2v_rel.items())})
-  at a fraction of the cost (seconds against tens of seconds per small graph; amazon-book 4 s
-  against 648 s of node2vec with two threads). Spectral is the default. The paper model is weak
-  with either backend. The node2vec leave-one-out over all eight datasets is not measured yet:
-  node2vec takes about 10 to 11 minutes per graph of yelp, amazon-sports and epinions on one core
-  (table below, against about a second for the spectral embedding), and amazon-book's two graphs
-  are still to be featurized.
+- **Backends.** """ + backend_reading + f"""
 - **More sources, same quality on the small targets.** Pretrained on the three other small
   datasets instead of all seven others, the pair model scores about the same on the four smaller
   targets (three sources / seven: {', '.join(f'{t} {r:.2f}' for t, r in three_vs_seven.items())}): the large sparse sources
