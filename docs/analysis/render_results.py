@@ -95,6 +95,15 @@ W(f"Wall time per target (pretraining on seven sources, featurization from the c
   n2v_walls)
 
 W("")
+lg_ab = J("baselines_lightgcn_amazon-book.json")
+if lg_ab:
+    r = lg_ab["results"][0]
+    W(f"LightGCN on amazon-book (`zsrec -v baselines --datasets amazon-book --models lightgcn --output "
+      f"docs/results/baselines_lightgcn_amazon-book.json`): early-stopped after {r['epochs']} epochs (best "
+      f"{r['best_epoch']}), {r['wall_s']:.0f} s on the two cores (about ten minutes of it beside the test "
+      f"suite); it lands below ItemKNN on that dataset ({r['ndcg@20']:.4f} against "
+      f"{pair['amazon-book']['itemknn']['ndcg@20']:.4f}).")
+    W("")
 import statistics
 if ratios_pop:
     n_pop = sum(r >= 1.5 for _, r in ratios_pop)
