@@ -4,7 +4,7 @@ Run after any of the result commands listed in docs/RESULTS.md:
 `.venv/bin/python docs/analysis/render_results.py` (rewrites everything from the
 "leave one domain out" section to the end; the sections above it are written by hand).
 """
-import json, os, re
+import json, os
 
 import numpy as np
 from pathlib import Path
@@ -426,7 +426,7 @@ W(f"""## Reading
   {knn_wins} of {len(ratios_knn)} ({', '.join(f'{t} {r:.2f}x' for t, r in ratios_knn)}). Against LightGCN trained on the
   target it is at {vs_lg}: above it on {len(above_lg)} ({', '.join(above_lg) or 'none'}).""" +
   (f""" Both stated targets (>= 1.5x MostPop everywhere, >= ItemKNN on the median target) hold on
-  these {len(measured)} targets.""" if ratios_pop and min(r for _, r in ratios_pop) >= 1.5 and statistics.median(r for _, r in ratios_knn) >= 1 else "") + f"""
+  these {len(measured)} targets.""" if ratios_pop and min(r for _, r in ratios_pop) >= 1.5 and statistics.median(r for _, r in ratios_knn) >= 1 else "") + """
 - **Backends.** """ + backend_reading + f"""
 - **More sources, same quality on the small targets.** Pretrained on the three other small
   datasets instead of all seven others, the pair model scores about the same on the four smaller
