@@ -30,7 +30,7 @@ def main() -> None:
     from zsrec_ray.distributed.featurize import featurize_domains
     from zsrec_ray.distributed.train import pretrain_distributed
     from zsrec_ray.config import DomainSpec
-    from zsrec_ray.evaluation.zeroshot import domain_split
+    from zsrec_ray.data.registry import domain_split
     from zsrec_ray.features.store import FeatureStore
     from zsrec_ray.training.pretrain import prepare_source, pretrain
 

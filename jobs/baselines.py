@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from zsrec_ray.distributed.baselines import run_baselines
     from zsrec_ray.distributed.runtime import ray_session
-    from zsrec_ray.evaluation.report import write_json
+    from zsrec_ray.experiments.report import write_json
 
     try:
         cfg = baselines_config(args)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from zsrec_ray.evaluation import evaluate
-from zsrec_ray.evaluation.interpolation import choose_alpha, interpolated, interpolation_report, zscore_rows
+from zsrec_ray.ranking import evaluate
+from zsrec_ray.experiments.interpolation import choose_alpha, interpolated, interpolation_report, zscore_rows
 from zsrec_ray.models import ItemKNN, MostPop
 
 

@@ -4,7 +4,7 @@ from conftest import planted_interactions
 from test_pretrained import FEAT, PAIRS
 from zsrec_ray.config import ZeroShotConfig
 from zsrec_ray.data.splits import random_split
-from zsrec_ray.evaluation import zeroshot
+from zsrec_ray.experiments import zeroshot
 
 
 def test_matrix_and_heatmap(tmp_path, monkeypatch):

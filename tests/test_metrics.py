@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from zsrec_ray.evaluation import ndcg_at_k, rank_metrics, recall_at_k
+from zsrec_ray.ranking import ndcg_at_k, rank_metrics, recall_at_k
 
 
 def brute_force(scores, exclude, target, k):
@@ -80,7 +80,7 @@ def test_masked_item_never_in_top_k():
 
 
 def test_masked_topk_values_match_indices_and_masked_items_come_last():
-    from zsrec_ray.evaluation.evaluator import masked_topk
+    from zsrec_ray.ranking.evaluator import masked_topk
     scores = torch.tensor([[0.9, 0.1, 0.5, 0.7], [0.2, 0.8, 0.4, 0.6]])
     exclude = sp.csr_matrix(np.array([[1, 0, 0, 1], [0, 0, 0, 0]]))
     top = masked_topk(scores, exclude, 10)  # k above the item count is clipped

@@ -8,7 +8,7 @@ from conftest import planted_interactions
 from zsrec_ray.config import FeatureConfig, PairConfig, PretrainConfig, SpectralConfig
 from zsrec_ray.data.splits import random_split
 from zsrec_ray.errors import DataError
-from zsrec_ray.evaluation import evaluate
+from zsrec_ray.ranking import evaluate
 from zsrec_ray.models import MostPop
 from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.models.pretrained import PretrainedRecommender

@@ -7,7 +7,7 @@ from conftest import planted_interactions
 from test_pretrained import FEAT, PAIRS, splits
 from zsrec_ray.config import PretrainConfig, ZeroShotConfig
 from zsrec_ray.data.splits import random_split
-from zsrec_ray.evaluation.loso import LeaveOneSourceOut
+from zsrec_ray.experiments.loso import LeaveOneSourceOut
 from zsrec_ray.features.featurizer import featurize
 from zsrec_ray.training.pretrain import Pretrainer, prepare_source
 

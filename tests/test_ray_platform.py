@@ -64,7 +64,7 @@ def test_featurize_skips_domains_already_in_the_store(store_cfg, data_dir):
 
 def test_two_worker_ddp_matches_single_process_and_survives_a_killed_worker(store_cfg, tmp_path):
     from zsrec_ray.distributed.train import pretrain_distributed
-    from zsrec_ray.evaluation.zeroshot import domain_split
+    from zsrec_ray.data.registry import domain_split
     from zsrec_ray.training.pretrain import prepare_source, pretrain
 
     cfg, _ = store_cfg

@@ -1,31 +1,73 @@
-"""The Tune search space maps onto the one config model the pretrain job runs."""
+"""The Tune search space is keyed by config paths and lands in the one config model the pretrain job runs;
+config overrides (the CLI's --set, Tune trials, ablation variants) go through one mechanism."""
 
 import pytest
 from pydantic import ValidationError
 
-from zsrec_ray.config import TuneSearchConfig, ZeroShotConfig
-from zsrec_ray.distributed.tune import PARAMS, apply_params, check_trials, search_space
-from zsrec_ray.errors import ZsrecError
-
-TRIAL = dict(activity_bins=5, node_clusters=20, edge_clusters=30, emb_dim=32, hidden=64, lr=1e-3, alpha=0.3,
-             backend="node2vec", pair_features=True, pair_set=["itemknn", "popularity"])
+from zsrec_ray.config import BaselinesConfig, SearchDomain, ZeroShotConfig, apply_overrides, parse_override
+from zsrec_ray.distributed.tune import check_trials, search_space, trial_config
+from zsrec_ray.errors import ConfigError, ZsrecError
 
 
-def test_every_searched_parameter_lands_in_the_config():
+def test_a_trial_sets_exactly_the_searched_paths():
     base = ZeroShotConfig(sources=["a", "b"], target="t")
-    cfg = apply_params(base, TRIAL)
-    assert (cfg.features.activity_bins, cfg.features.node_clusters, cfg.features.edge_clusters) == (5, 20, 30)
-    assert cfg.features.backend == "node2vec" and cfg.features.node2vec.dim == cfg.features.spectral.dim == 32
-    assert (cfg.pretrain.hidden, cfg.pretrain.lr, cfg.pretrain.model) == (64, 1e-3, "pair")
-    assert cfg.pairs.names() == ["itemknn_pct", "itemknn_rel", "popularity_pct"]
-    assert cfg.interpolation.alpha == 0.3 and cfg.sources == ["a", "b"] and cfg.target == "t"
-    assert apply_params(base, {**TRIAL, "pair_features": False}).pretrain.model == "paper"
+    trial = {"features.activity_bins": 5, "features.node_clusters": 20, "features.edge_clusters": 50,
+             "features.spectral.dim": 32, "pretrain.hidden": 64, "pretrain.lr": 1e-3, "interpolation.alpha": 0.3}
+    assert set(trial) == set(base.tune.space)  # the default space
+    cfg = trial_config(base, trial)
+    before, after = base.model_dump(), cfg.model_dump()
+    for path, value in trial.items():
+        node_b, node_a = before, after
+        *parents, last = path.split(".")
+        for p in parents:
+            node_b, node_a = node_b[p], node_a[p]
+        assert node_a[last] == value
+        node_b[last] = value  # once every searched path is set, the rest must be unchanged
+    assert after == before
 
 
-def test_search_space_covers_the_parameters_and_rejects_empty_pair_sets():
-    assert set(search_space(TuneSearchConfig())) == set(PARAMS)
-    with pytest.raises(ValidationError):
-        TuneSearchConfig(pair_sets=[[]])
+def test_the_space_may_name_any_config_path_and_every_sampler_kind():
+    cfg = ZeroShotConfig(tune={"space": {"pairs.userknn": {"choice": [True, False]},
+                                         "pretrain.weight_decay": {"loguniform": [1e-6, 1e-3]},
+                                         "features.cluster_bins": {"randint": [5, 20]},
+                                         "interpolation.alpha": {"uniform": [0, 1]}}})
+    space = search_space(cfg.tune)
+    assert set(space) == set(cfg.tune.space)
+    out = trial_config(cfg, {"pairs.userknn": False, "pretrain.weight_decay": 1e-5, "features.cluster_bins": 7,
+                             "interpolation.alpha": 0.5})
+    assert out.pairs.userknn is False and out.features.cluster_bins == 7 and out.pretrain.weight_decay == 1e-5
+
+
+def test_the_space_rejects_unknown_paths_and_bad_domains():
+    with pytest.raises((ValidationError, ConfigError), match="pretrain.learning_rate|learning_rate"):
+        ZeroShotConfig(tune={"space": {"pretrain.learning_rate": {"choice": [1]}}})
+    with pytest.raises(ValidationError, match="exactly one"):
+        SearchDomain(choice=[1], uniform=(0, 1))
+    with pytest.raises(ValidationError, match="low < high"):
+        SearchDomain(loguniform=(1e-3, 1e-4))
+
+
+def test_overrides_parse_yaml_values_and_validate():
+    cfg = apply_overrides(ZeroShotConfig(), ["pretrain.epochs=5", "pairs.userknn=false", "sources=[a, b]",
+                                             "interpolation.alpha=0.25", "features.spectral.dim=16"])
+    assert (cfg.pretrain.epochs, cfg.pairs.userknn, cfg.sources) == (5, False, ["a", "b"])
+    assert cfg.interpolation.alpha == 0.25 and cfg.features.spectral.dim == 16
+    assert apply_overrides(cfg, {"pretrain.epochs": 7}).pretrain.epochs == 7
+    assert parse_override("target=ml-1m") == ("target", "ml-1m")
+    assert apply_overrides(BaselinesConfig(), ["model.itemknn.k=10"]).model.itemknn.k == 10
+
+
+def test_overrides_refuse_unknown_keys_bad_values_and_bad_syntax():
+    with pytest.raises(ConfigError, match=r"'epoch' is not a setting of pretrain; valid: .*epochs"):
+        apply_overrides(ZeroShotConfig(), ["pretrain.epoch=5"])
+    with pytest.raises(ConfigError, match="'nope' is not a setting of the top level"):
+        apply_overrides(ZeroShotConfig(), {"nope": 1})
+    with pytest.raises(ConfigError, match="not a setting of pretrain.epochs"):
+        apply_overrides(ZeroShotConfig(), ["pretrain.epochs.x=1"])
+    with pytest.raises(ConfigError, match="invalid override"):
+        apply_overrides(ZeroShotConfig(), ["pretrain.graph_frac=2"])
+    with pytest.raises(ConfigError, match="key.path=value"):
+        apply_overrides(ZeroShotConfig(), ["pretrain.epochs"])
 
 
 class _Result:

@@ -6,7 +6,7 @@ import pytest
 
 from zsrec_ray.cli import main
 from zsrec_ray.config import ZeroShotConfig
-from zsrec_ray.evaluation.ablation import VARIANTS, variant_config
+from zsrec_ray.experiments.ablation import VARIANTS, variant_config
 from zsrec_ray.models.checkpoint import Checkpoint
 
 

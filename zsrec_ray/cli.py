@@ -8,12 +8,30 @@ import logging
 import sys
 from pathlib import Path
 
-from zsrec_ray.config import BaselinesConfig, load_yaml
+from zsrec_ray.config import BaselinesConfig, apply_overrides, load_yaml, parse_override
 from zsrec_ray.errors import ZsrecError
 
 
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+SET_HELP = ("override any config setting by its dotted path, e.g. `--set pretrain.epochs=5 "
+            "features.activity_bins=20 pairs.userknn=false` (values are read as YAML; applied after --config "
+            "and the flags above; an unknown key is an error that lists the valid ones)")
+
+
+def add_set_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help=SET_HELP)
+
+
+def build_config(args: argparse.Namespace, model, flags: dict):
+    """The one way a command's config is made: ``--config`` (or the defaults), then the flags given
+    (as dotted-path overrides), then ``--set``."""
+    cfg = load_yaml(args.config, model) if getattr(args, "config", None) else model()
+    sets = dict(parse_override(o) for o in getattr(args, "overrides", None) or [])
+    return apply_overrides(cfg, {**{k: v for k, v in flags.items() if v is not None}, **sets})
 
 
 def add_baselines_args(p: argparse.ArgumentParser) -> None:
@@ -28,33 +46,19 @@ def add_baselines_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k-core", type=int, help="iterative k-core threshold (default 5)")
     p.add_argument("--output", help="write the results as JSON to this path")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_set_arg(p)
 
 
 def baselines_config(args: argparse.Namespace) -> BaselinesConfig:
-    """Merge a YAML config (if any) with command-line overrides."""
-    cfg = load_yaml(args.config, BaselinesConfig) if args.config else BaselinesConfig()
-    upd: dict = {}
-    if args.datasets:
-        upd["datasets"] = args.datasets
-    if args.models:
-        upd["models"] = args.models
-    if args.data_dir:
-        upd["data_dir"] = args.data_dir
-    if args.output:
-        upd["output"] = args.output
-    split = cfg.split.model_copy(update={k: v for k, v in {"kind": args.split, "seed": args.seed}.items() if v is not None})
-    pre = cfg.preprocess.model_copy(update={"k_core": args.k_core} if args.k_core else {})
-    model = cfg.model
-    if args.seed is not None:
-        model = model.model_copy(update={
-            "bpr_mf": model.bpr_mf.model_copy(update={"seed": args.seed}),
-            "lightgcn": model.lightgcn.model_copy(update={"seed": args.seed})})
-    return BaselinesConfig.model_validate({**cfg.model_dump(), **upd, "split": split.model_dump(),
-                                           "preprocess": pre.model_dump(), "model": model.model_dump()})
+    """A YAML config (if any) with the command-line flags and ``--set`` applied."""
+    seed = {f"{k}.seed": args.seed for k in ("split", "model.bpr_mf", "model.lightgcn")} if args.seed is not None else {}
+    return build_config(args, BaselinesConfig, {
+        "datasets": args.datasets or None, "models": args.models or None, "data_dir": args.data_dir,
+        "output": args.output, "split.kind": args.split, "preprocess.k_core": args.k_core, **seed})
 
 
 def print_baselines(summary: dict, as_json: bool) -> None:
-    from zsrec_ray.evaluation.report import format_table
+    from zsrec_ray.experiments.report import format_table
 
     if as_json:
         print(json.dumps(summary, indent=2, default=float))
@@ -68,8 +72,8 @@ def print_baselines(summary: dict, as_json: bool) -> None:
 
 
 def _cmd_baselines(args: argparse.Namespace) -> int:
-    from zsrec_ray.evaluation.baselines import run_dataset, summarize
-    from zsrec_ray.evaluation.report import write_json
+    from zsrec_ray.experiments.baselines import run_dataset, summarize
+    from zsrec_ray.experiments.report import write_json
 
     cfg = baselines_config(args)
     summary = summarize([run_dataset(cfg, d, progress=True) for d in cfg.datasets])
@@ -101,32 +105,21 @@ def add_zeroshot_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="save the pretrained checkpoint here (single run only)")
     p.add_argument("--output", help="write the results as JSON to this path")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_set_arg(p)
 
 
 def zeroshot_config(args: argparse.Namespace):
+    """A YAML ZeroShotConfig (if any) with the command-line flags and ``--set`` applied."""
     from zsrec_ray.config import ZeroShotConfig
 
-    cfg = load_yaml(args.config, ZeroShotConfig) if args.config else ZeroShotConfig()
-    d = cfg.model_dump()
-    for key in ("sources", "target", "data_dir", "cache_dir", "compare", "output"):
-        if getattr(args, key, None):
-            d[key] = getattr(args, key)
-    if args.in_domain:
-        d["sources"] = [d["target"]]
-    if args.inductive:
-        d["split"]["kind"] = "heldout_users"
-    if args.model:
-        d["pretrain"]["model"] = args.model
-    if args.backend:
-        d["features"]["backend"] = args.backend
-    if args.graph_frac is not None:
-        d["pretrain"]["graph_frac"] = args.graph_frac
-    if args.epochs is not None:
-        d["pretrain"]["epochs"] = args.epochs
-    if args.seed is not None:
-        for section in ("split", "features", "pretrain"):
-            d[section]["seed"] = args.seed
-    return ZeroShotConfig.model_validate(d)
+    seed = {f"{k}.seed": args.seed for k in ("split", "features", "pretrain")} if args.seed is not None else {}
+    cfg = build_config(args, ZeroShotConfig, {
+        "sources": args.sources or None, "target": args.target, "data_dir": args.data_dir,
+        "cache_dir": args.cache_dir, "compare": args.compare or None, "output": args.output,
+        "split.kind": "heldout_users" if args.inductive else None, "pretrain.model": args.model,
+        "features.backend": args.backend, "pretrain.graph_frac": args.graph_frac, "pretrain.epochs": args.epochs,
+        **seed})
+    return apply_overrides(cfg, {"sources": [cfg.target]}) if args.in_domain else cfg
 
 
 ZEROSHOT_COLUMNS = ["target", "sources", "model", "recall@20", "ndcg@20", "x_mostpop", "x_itemknn", "x_lightgcn",
@@ -151,12 +144,12 @@ def _finished_results(cfg) -> list[dict]:
 
 
 def _cmd_zeroshot(args: argparse.Namespace) -> int:
-    from zsrec_ray.evaluation.report import format_table, write_json
-    from zsrec_ray.evaluation.zeroshot import run_leave_one_out, run_zeroshot
+    from zsrec_ray.experiments.report import format_table, write_json
+    from zsrec_ray.experiments.zeroshot import run_leave_one_out, run_zeroshot
 
     cfg = zeroshot_config(args)
     if getattr(args, "matrix", None):
-        from zsrec_ray.evaluation.zeroshot import plot_matrix, run_matrix
+        from zsrec_ray.experiments.zeroshot import plot_matrix, run_matrix
 
         save = (lambda m: write_json({"config": cfg.model_dump(), "matrix": m}, cfg.output)) if cfg.output else None
         m = run_matrix(cfg, args.matrix, progress=True, on_result=save)
@@ -186,8 +179,8 @@ def _cmd_zeroshot(args: argparse.Namespace) -> int:
 
 
 def _cmd_interpolate(args: argparse.Namespace) -> int:
-    from zsrec_ray.evaluation.report import format_table, write_json
-    from zsrec_ray.evaluation.zeroshot import run_interpolation
+    from zsrec_ray.experiments.report import format_table, write_json
+    from zsrec_ray.experiments.zeroshot import run_interpolation
 
     cfg = zeroshot_config(args)
     doc = run_interpolation(cfg, args.bases, checkpoint=args.load, progress=True)
@@ -208,8 +201,8 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ablation(args: argparse.Namespace) -> int:
-    from zsrec_ray.evaluation.ablation import run_ablation
-    from zsrec_ray.evaluation.report import format_table, write_json
+    from zsrec_ray.experiments.ablation import run_ablation
+    from zsrec_ray.experiments.report import format_table, write_json
 
     cfg = zeroshot_config(args)
     rows = run_ablation(cfg, args.variants, progress=True)
@@ -224,17 +217,11 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
 def _ray_config(args: argparse.Namespace):
     from zsrec_ray.config import ZeroShotConfig
 
-    cfg = load_yaml(args.config, ZeroShotConfig) if args.config else ZeroShotConfig()
-    d = cfg.model_dump()
-    for key in ("sources", "target", "data_dir", "checkpoint"):
-        if getattr(args, key, None):
-            d[key] = getattr(args, key)
-    for key in ("address", "store", "num_workers", "force"):
-        if getattr(args, key, None):
-            d["ray"][key] = getattr(args, key)
-    if getattr(args, "epochs", None) is not None:
-        d["pretrain"]["epochs"] = args.epochs
-    return ZeroShotConfig.model_validate(d)
+    return build_config(args, ZeroShotConfig, {
+        "sources": getattr(args, "sources", None) or None, "target": getattr(args, "target", None),
+        "data_dir": args.data_dir, "checkpoint": getattr(args, "checkpoint", None), "ray.address": args.address,
+        "ray.store": args.store, "ray.num_workers": getattr(args, "num_workers", None),
+        "ray.force": getattr(args, "force", None) or None, "pretrain.epochs": getattr(args, "epochs", None)})
 
 
 def add_ray_args(p: argparse.ArgumentParser, step: str) -> None:
@@ -257,11 +244,12 @@ def add_ray_args(p: argparse.ArgumentParser, step: str) -> None:
         p.add_argument("--fresh", action="store_true", help="start a new search instead of resuming one")
     p.add_argument("--output", help="write the result as JSON to this path")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add_set_arg(p)
 
 
 def print_step(result: dict, as_json: bool) -> None:
     """Tables for a Ray step's result (or the whole pipeline's)."""
-    from zsrec_ray.evaluation.report import format_table
+    from zsrec_ray.experiments.report import format_table
 
     if as_json:
         print(json.dumps(result, indent=2, default=str))
@@ -294,7 +282,7 @@ def print_step(result: dict, as_json: bool) -> None:
 def _cmd_ray_step(args: argparse.Namespace) -> int:
     from zsrec_ray.distributed import pipeline as steps
     from zsrec_ray.distributed.runtime import ray_session
-    from zsrec_ray.evaluation.report import write_json
+    from zsrec_ray.experiments.report import write_json
 
     cfg = _ray_config(args)
     # Ray Train's controller queries the state API, which needs the dashboard process.
@@ -371,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bases", type=_csv, default=["lightgcn", "bpr_mf"], help="in-domain base models")
     p.add_argument("--load", help="use this checkpoint instead of pretraining on --sources")
     p.set_defaults(func=_cmd_interpolate)
-    from zsrec_ray.evaluation.ablation import VARIANTS
+    from zsrec_ray.experiments.ablation import VARIANTS
 
     p = sub.add_parser("ablation", help="feature families and pair features switched off in turn",
                        description="Pretrain once per variant (" + ", ".join(VARIANTS) + ") and evaluate on the "

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zsrec_ray.errors import ConfigError
 
@@ -259,8 +260,46 @@ class RayConfig(_Strict):
     force: bool = Field(False, description="recompute features that the store already holds")
 
 
+class SearchDomain(_Strict):
+    """One searched setting: exactly one of a list of choices, or a [low, high] range sampled
+    uniformly (``uniform``), log-uniformly (``loguniform``) or as an integer (``randint``, high
+    exclusive)."""
+
+    choice: list[Any] | None = Field(None, min_length=1)
+    uniform: tuple[float, float] | None = None
+    loguniform: tuple[float, float] | None = None
+    randint: tuple[int, int] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "SearchDomain":
+        given = [k for k in ("choice", "uniform", "loguniform", "randint") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of choice, uniform, loguniform, randint (got {given or 'none'})")
+        rng = getattr(self, given[0])
+        if given[0] != "choice" and not rng[0] < rng[1]:
+            raise ValueError(f"{given[0]} range must have low < high, got {list(rng)}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("choice", "uniform", "loguniform", "randint") if getattr(self, k) is not None)
+
+
+def _default_space() -> dict[str, SearchDomain]:
+    return {
+        "features.activity_bins": SearchDomain(choice=[5, 10, 20]),
+        "features.node_clusters": SearchDomain(choice=[20, 50]),
+        "features.edge_clusters": SearchDomain(choice=[20, 50]),
+        "features.spectral.dim": SearchDomain(choice=[32, 64]),
+        "pretrain.hidden": SearchDomain(choice=[64, 128]),
+        "pretrain.lr": SearchDomain(loguniform=(3e-4, 3e-3)),
+        "interpolation.alpha": SearchDomain(uniform=(0.0, 1.0)),
+    }
+
+
 class TuneSearchConfig(_Strict):
-    """Ray Tune: search space (lists are choices; ranges are [low, high]) and scheduler."""
+    """Ray Tune: the search space, keyed by dotted config paths (any setting of the config, e.g.
+    ``features.activity_bins`` or ``pairs.userknn``), and the scheduler."""
 
     name: str = "tune"
     num_samples: int = Field(8, ge=1)
@@ -271,19 +310,9 @@ class TuneSearchConfig(_Strict):
     metric: Literal["zeroshot_ndcg@20", "blend_ndcg@20"] = Field(
         "blend_ndcg@20", description="leave-one-source-out validation NDCG@20 of the zero-shot ranker, or of its "
                                      "blend with ItemKNN fitted on the held-out source (what alpha weighs)")
-    activity_bins: list[int] = Field(default_factory=lambda: [5, 10, 20])
-    node_clusters: list[int] = Field(default_factory=lambda: [20, 50])
-    edge_clusters: list[int] = Field(default_factory=lambda: [20, 50])
-    emb_dim: list[int] = Field(default_factory=lambda: [32, 64], description="co-occurrence embedding dimension")
-    hidden: list[int] = Field(default_factory=lambda: [64, 128], description="tower width")
-    lr: tuple[float, float] = (3e-4, 3e-3)
-    alpha: tuple[float, float] = (0.0, 1.0)
-    backend: list[Literal["spectral", "node2vec"]] = Field(default_factory=lambda: ["spectral"])
-    pair_features: list[bool] = Field(default_factory=lambda: [True],
-                                      description="choices of the model: True = pair scorer, False = paper towers")
-    pair_sets: list[Annotated[list[Literal["cosine", "itemknn", "userknn", "popularity"]], Field(min_length=1)]] = Field(
-        default_factory=lambda: [["cosine", "itemknn", "userknn", "popularity"]],
-        description="choices of which pair features the pair scorer gets")
+    space: dict[str, SearchDomain] = Field(
+        default_factory=_default_space, min_length=1,
+        description="config path -> choices or range; each trial's config is the base with these overrides")
     seed: int = 0
 
 
@@ -310,6 +339,13 @@ class ZeroShotConfig(_Strict):
                                                                      "checkpoint and evaluate/serve read it")
     output: str | None = None
 
+    @model_validator(mode="after")
+    def _space_paths_exist(self) -> "ZeroShotConfig":
+        tree = self.model_dump()
+        for key in self.tune.space:
+            _resolve(tree, key)
+        return self
+
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
 
@@ -334,3 +370,51 @@ class ServeConfig(_Strict):
     featurizer_cpus: float = Field(1.0, gt=0, description="CPUs of the long-lived featurization actor")
     batch_max_size: int = Field(32, ge=1, description="@serve.batch: requests scored together")
     batch_wait_s: float = Field(0.005, ge=0, description="@serve.batch: longest wait to fill a batch")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _resolve(tree: dict, key: str) -> tuple[dict, str]:
+    """The dict holding dotted ``key``'s last part, and that part; ConfigError naming the valid keys."""
+    parts = key.split(".")
+    node, path = tree, []
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            valid = ", ".join(sorted(node)) if isinstance(node, dict) else "(none: a plain value)"
+            where = ".".join(path) or "the top level"
+            raise ConfigError(f"unknown config key {key!r}: {part!r} is not a setting of {where}; valid: {valid}")
+        if depth < len(parts) - 1:
+            node = node[part]
+        path.append(part)
+    return node, parts[-1]
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"pretrain.epochs=5"`` -> ``("pretrain.epochs", 5)``; the value is read as YAML
+    (``true``, ``[a, b]``, ``null``, ``1e-3``), the key is a dotted config path."""
+    import yaml
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {text!r} must look like key.path=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def apply_overrides(cfg: M, overrides: Mapping[str, Any] | Iterable[str]) -> M:
+    """A validated copy of ``cfg`` with dotted-path overrides, given as ``{"pretrain.epochs": 5}`` or
+    as ``["pretrain.epochs=5", ...]`` (later ones win). The one way configs are changed: the CLI
+    flags and ``--set``, Tune trials and ablation variants all go through it."""
+    items = overrides.items() if isinstance(overrides, Mapping) else (parse_override(o) for o in overrides)
+    tree = cfg.model_dump()
+    for key, value in items:
+        node, last = _resolve(tree, key)
+        node[last] = value
+    try:
+        return type(cfg).model_validate(tree)
+    except ValidationError as e:
+        raise ConfigError(f"invalid override: {e}") from None

@@ -7,8 +7,9 @@ decile). Run: `.venv/bin/python docs/analysis/feature_resolution.py` (features f
 import numpy as np
 
 from zsrec_ray.config import ZeroShotConfig
-from zsrec_ray.evaluation.evaluator import evaluate
-from zsrec_ray.evaluation.zeroshot import caching_featurizer, domain_split
+from zsrec_ray.ranking.evaluator import evaluate
+from zsrec_ray.data.registry import domain_split
+from zsrec_ray.features.featurizer import caching_featurizer
 from zsrec_ray.models import MostPop
 
 cfg = ZeroShotConfig()

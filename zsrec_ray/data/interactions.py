@@ -10,9 +10,6 @@ import scipy.sparse as sp
 
 from zsrec_ray.errors import DataError
 
-#: Columns a raw interactions frame may carry. ``user`` and ``item`` are required.
-RAW_COLUMNS = ("user", "item", "rating", "timestamp", "split")
-
 
 @dataclass(frozen=True, eq=False)
 class Interactions:

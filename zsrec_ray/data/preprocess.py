@@ -43,14 +43,11 @@ def k_core(data: Interactions, k: int) -> Interactions:
     return data.subset(keep)
 
 
-def preprocess(data: Interactions, *, k: int = 5, min_rating: float | None = None,
-               dedup: bool = True, min_interactions: int = 1) -> Interactions:
-    """Implicit rule, dedup, k-core, then contiguous re-indexing. Raises if too little is left."""
-    out = apply_implicit_rule(data, min_rating)
-    if dedup:
-        out = drop_duplicates(out)
+def preprocess(data: Interactions, *, k: int = 5, min_rating: float | None = None) -> Interactions:
+    """Implicit rule, dedup, k-core, then contiguous re-indexing. Raises if nothing is left."""
+    out = drop_duplicates(apply_implicit_rule(data, min_rating))
     out = k_core(out, k).reindexed()
-    if len(out) < max(1, min_interactions) or out.n_users == 0 or out.n_items == 0:
+    if len(out) == 0 or out.n_users == 0 or out.n_items == 0:
         raise DataError(
             f"{data.name}: empty after filtering (min_rating={min_rating}, {k}-core): "
             f"{len(data)} rows in, {len(out)} left"

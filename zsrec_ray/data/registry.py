@@ -10,7 +10,7 @@ from typing import Literal
 
 import pandas as pd
 
-from zsrec_ray.config import DomainSpec, default_cache_dir, default_data_dir
+from zsrec_ray.config import DomainSpec, ZeroShotConfig, default_cache_dir, default_data_dir
 from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.data.loaders import (
     MissingDataFile,
@@ -186,3 +186,8 @@ def load_split(spec: DomainSpec, data_dir: str | Path | None = None) -> Split:
     s = spec.split
     return make_split(load_interactions(spec, data_dir), s.kind, seed=s.seed,
                       valid_frac=s.valid_frac, test_frac=s.test_frac)
+
+
+def domain_split(cfg: ZeroShotConfig, dataset: str) -> Split:
+    """The split of registered ``dataset`` under ``cfg``'s preprocessing and split settings."""
+    return load_split(DomainSpec(dataset=dataset, preprocess=cfg.preprocess, split=cfg.split), cfg.resolved_data_dir())

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 
 from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.errors import DataError
@@ -183,16 +182,3 @@ def make_split(data: Interactions, kind: SplitKind = "random", *, seed: int = 0,
 def _check_fracs(valid_frac: float, test_frac: float) -> None:
     if not (0 <= valid_frac < 1 and 0 < test_frac < 1 and valid_frac + test_frac < 1):
         raise DataError(f"split fractions must satisfy 0<=valid, 0<test, valid+test<1; got {valid_frac}, {test_frac}")
-
-
-def split_frame(split: Split) -> pd.DataFrame:
-    """All rows of a split with a ``part`` column (train/valid/test/fold_in), internal ids."""
-    parts = [("train", split.train), ("valid", split.valid), ("test", split.test)]
-    if split.fold_in is not None:
-        parts.append(("fold_in", split.fold_in))
-    frames = []
-    for label, t in parts:
-        f = t.to_frame(external=False)
-        f["part"] = label
-        frames.append(f)
-    return pd.concat(frames, ignore_index=True)

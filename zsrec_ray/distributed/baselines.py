@@ -6,7 +6,7 @@ import ray
 from tqdm.auto import tqdm
 
 from zsrec_ray.config import BaselinesConfig
-from zsrec_ray.evaluation.baselines import run_dataset, summarize
+from zsrec_ray.experiments.baselines import run_dataset, summarize
 
 
 @ray.remote

@@ -59,7 +59,8 @@ def pretrain_step(cfg: ZeroShotConfig) -> dict[str, Any]:
 
 def evaluate_step(cfg: ZeroShotConfig, checkpoint: str | None = None) -> dict[str, Any]:
     """Zero-shot test metrics of a checkpoint on the target, beside the baselines fitted on the target."""
-    from zsrec_ray.evaluation.zeroshot import add_ratios, baseline_row, domain_split, evaluate_pretrained
+    from zsrec_ray.data.registry import domain_split
+    from zsrec_ray.experiments.zeroshot import add_ratios, baseline_row, evaluate_pretrained
     from zsrec_ray.models.checkpoint import Checkpoint
 
     t0 = time.perf_counter()

@@ -1,8 +1,8 @@
 """Ray Tune: search feature and model settings by leave-one-source-out validation, with ASHA.
 
-Each trial builds a :class:`~zsrec_ray.config.ZeroShotConfig` from the base config and its sampled
-parameters, reads (or computes once) its features from the shared feature store, and reports the
-core :class:`~zsrec_ray.evaluation.loso.LeaveOneSourceOut` objective every epoch. The target
+Each trial builds a :class:`~zsrec_ray.config.ZeroShotConfig` from the base config with its sampled
+config paths (``tune.space``) overridden, reads (or computes once) its features from the shared feature store, and reports the
+core :class:`~zsrec_ray.experiments.loso.LeaveOneSourceOut` objective every epoch. The target
 domain is never loaded. The run is resumable (``Tuner.restore``) and writes the best config as a
 YAML the pretrain job accepts, a results table and a PNG of the search.
 """
@@ -16,43 +16,27 @@ from typing import Any
 
 import yaml
 
-from zsrec_ray.config import TuneSearchConfig, ZeroShotConfig
+from zsrec_ray.config import TuneSearchConfig, ZeroShotConfig, apply_overrides
 from zsrec_ray.distributed.runtime import absolute_uri
 from zsrec_ray.errors import ZsrecError
-from zsrec_ray.evaluation.loso import LeaveOneSourceOut
-from zsrec_ray.evaluation.zeroshot import domain_split
+from zsrec_ray.experiments.loso import LeaveOneSourceOut
+from zsrec_ray.data.registry import domain_split
 from zsrec_ray.features.store import FeatureStore
 
 log = logging.getLogger(__name__)
 
-PARAMS = ("activity_bins", "node_clusters", "edge_clusters", "emb_dim", "hidden", "lr", "alpha", "backend",
-          "pair_features", "pair_set")
-
-
 def search_space(t: TuneSearchConfig) -> dict[str, Any]:
+    """Ray Tune's param space: one sampler per config path of ``t.space``."""
     from ray import tune
 
-    return {"activity_bins": tune.choice(t.activity_bins), "node_clusters": tune.choice(t.node_clusters),
-            "edge_clusters": tune.choice(t.edge_clusters), "emb_dim": tune.choice(t.emb_dim),
-            "hidden": tune.choice(t.hidden), "lr": tune.loguniform(*t.lr), "alpha": tune.uniform(*t.alpha),
-            "backend": tune.choice(t.backend), "pair_features": tune.choice(t.pair_features),
-            "pair_set": tune.choice([sorted(x) for x in t.pair_sets])}
+    make = {"choice": tune.choice, "uniform": lambda r: tune.uniform(*r), "loguniform": lambda r: tune.loguniform(*r),
+            "randint": lambda r: tune.randint(*r)}
+    return {key: make[d.kind](getattr(d, d.kind)) for key, d in t.space.items()}
 
 
-def apply_params(base: ZeroShotConfig, params: dict[str, Any]) -> ZeroShotConfig:
-    """The base config with a trial's parameters set (the config a pretrain job would run)."""
-    d = base.model_dump()
-    f, p = d["features"], d["pretrain"]
-    f["activity_bins"], f["node_clusters"], f["edge_clusters"] = (
-        int(params["activity_bins"]), int(params["node_clusters"]), int(params["edge_clusters"]))
-    f["backend"] = params["backend"]
-    f["node2vec"]["dim"] = f["spectral"]["dim"] = int(params["emb_dim"])
-    p["hidden"], p["lr"] = int(params["hidden"]), float(params["lr"])
-    p["model"] = "pair" if params["pair_features"] else "paper"
-    for name in ("cosine", "itemknn", "userknn", "popularity"):
-        d["pairs"][name] = name in params["pair_set"]
-    d["interpolation"]["alpha"] = float(params["alpha"])
-    return ZeroShotConfig.model_validate(d)
+def trial_config(base: ZeroShotConfig, params: dict[str, Any]) -> ZeroShotConfig:
+    """The base config with a trial's sampled config paths set (the config a pretrain job would run)."""
+    return apply_overrides(base, {k: params[k] for k in base.tune.space})
 
 
 def trainable(params: dict[str, Any], base_json: str, store: str) -> None:
@@ -60,8 +44,7 @@ def trainable(params: dict[str, Any], base_json: str, store: str) -> None:
     from ray import tune
 
     base = ZeroShotConfig.model_validate_json(base_json)
-    cfg = apply_params(base, params)
-    cfg = cfg.model_copy(update={"pretrain": cfg.pretrain.model_copy(update={"epochs": base.tune.max_epochs})})
+    cfg = apply_overrides(trial_config(base, params), {"pretrain.epochs": base.tune.max_epochs})
     store = FeatureStore(store)
     loso = LeaveOneSourceOut(cfg, {s: domain_split(cfg, s) for s in cfg.sources}, store.featurizer(),
                              alpha=cfg.interpolation.alpha)
@@ -98,8 +81,8 @@ def run_tune(cfg: ZeroShotConfig, out_dir: str | Path, resume: bool = True) -> d
     grid = tuner.fit()
     check_trials(list(grid), t.metric, path)
     best = grid.get_best_result(metric=t.metric, mode="max")
-    best_params = {k: best.config[k] for k in PARAMS}
-    best_cfg = apply_params(cfg, best_params)
+    best_params = {k: best.config[k] for k in t.space}
+    best_cfg = trial_config(cfg, best_params)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     doc = best_cfg.model_dump(mode="json", exclude={"tune"})
@@ -107,7 +90,7 @@ def run_tune(cfg: ZeroShotConfig, out_dir: str | Path, resume: bool = True) -> d
         f"# Best of Ray Tune run {t.name!r}: {t.metric} = {best.metrics[t.metric]:.4f} (leave-one-source-out "
         f"over {', '.join(cfg.sources)})\n" + yaml.safe_dump(doc, sort_keys=False))
     df = grid.get_dataframe()
-    keep = [c for c in df.columns if c.startswith("config/") and c.split("/", 1)[1] in PARAMS]
+    keep = [c for c in df.columns if c.startswith("config/") and c.split("/", 1)[1] in t.space]
     table = df[["trial_id", "epoch", "zeroshot_ndcg@20", "blend_ndcg@20", *keep]].sort_values(t.metric, ascending=False)
     table.columns = [c.removeprefix("config/") for c in table.columns]
     table.to_csv(out / "results.csv", index=False)
@@ -139,12 +122,15 @@ def _searcher(t: TuneSearchConfig):
 
 def plot_search(grid, t: TuneSearchConfig, path: Path) -> None:
     """Left: the metric per trial over epochs (ASHA's early stops show as short lines); right: the
-    final metric of each trial against its learning rate, coloured by alpha."""
+    final metric of each trial against the first searched range (log axis for a log-uniform one),
+    coloured by the second, when the space has them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    ranges = [k for k, d in t.space.items() if d.kind != "choice"]
+    x_key, c_key = (ranges + [None, None])[:2]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     finals = []
     for r in grid:
@@ -152,13 +138,17 @@ def plot_search(grid, t: TuneSearchConfig, path: Path) -> None:
         if h is None or t.metric not in h:
             continue
         a.plot(h["epoch"], h[t.metric], marker="o", ms=3, alpha=0.8)
-        finals.append((r.config["lr"], r.config["alpha"], float(h[t.metric].iloc[-1])))
+        finals.append((r.config.get(x_key, 0.0) if x_key else 0.0, r.config.get(c_key, 0.0) if c_key else 0.0,
+                       float(h[t.metric].iloc[-1])))
     a.set(xlabel="epoch", ylabel=t.metric, title="trials over epochs (ASHA stops the weak ones)")
     if finals:
-        lr, alpha, val = zip(*finals)
-        sc = b.scatter(lr, val, c=alpha, cmap="viridis", vmin=0, vmax=1)
-        fig.colorbar(sc, ax=b, label="alpha")
-    b.set(xscale="log", xlabel="learning rate", ylabel=f"final {t.metric}", title="final metric per trial")
+        xs, cs, val = zip(*finals)
+        sc = b.scatter(xs, val, c=cs, cmap="viridis")
+        if c_key:
+            fig.colorbar(sc, ax=b, label=c_key)
+    if x_key and t.space[x_key].kind == "loguniform":
+        b.set_xscale("log")
+    b.set(xlabel=x_key or "(no searched range)", ylabel=f"final {t.metric}", title="final metric per trial")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

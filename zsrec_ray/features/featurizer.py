@@ -79,15 +79,23 @@ def _concat(blocks: Blocks, n: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([b for _, b in blocks], axis=1), dtype=np.float32)
 
 
-def feature_cache_key(dataset: str, split_desc: str, config: FeatureConfig) -> str:
-    """Directory name for a domain's features: ``<dataset>-<split hash 8>-<config hash 16>``.
+def feature_cache_key(dataset: str, data_key: str, config: FeatureConfig) -> str:
+    """Directory name for a domain's features: ``<dataset>-<data hash 8>-<config hash 16>``.
 
-    ``split_desc`` must describe everything that fixes the training interactions (preprocessing,
-    split kind, fractions, seed).
+    ``data_key`` identifies the training interactions the features come from (callers pass
+    :func:`interactions_hash`).
     """
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset).strip("._") or "domain"
-    split = hashlib.sha256(split_desc.encode()).hexdigest()[:8]
-    return f"{safe}-{split}-{config_hash(config)}"
+    data = hashlib.sha256(data_key.encode()).hexdigest()[:8]
+    return f"{safe}-{data}-{config_hash(config)}"
+
+
+def caching_featurizer(cache_dir: Path) -> Callable[[Interactions, FeatureConfig], FeatureSet]:
+    """A featurize function that stores each (interactions, config) FeatureSet once under ``cache_dir``."""
+    def fn(graph: Interactions, config: FeatureConfig) -> FeatureSet:
+        key = feature_cache_key(graph.name, interactions_hash(graph), config)
+        return cached_featurize(graph, config, cache_dir, key)
+    return fn
 
 
 def cached_featurize(train: Interactions, config: FeatureConfig, cache_dir: str | Path, key: str,

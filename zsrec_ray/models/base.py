@@ -1,14 +1,24 @@
-"""The recommender interface every model implements: fit on training interactions, score users against all items."""
+"""The recommender interface every model implements: fit on a domain's training interactions,
+score users against all items, recommend each user's top k.
+
+A model defines how it learns and how it scores; masking and top-k go through
+:func:`zsrec_ray.ranking.masked_topk`, and metrics belong to the evaluator.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
+import scipy.sparse as sp
 
 from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.errors import ZsrecError
+from zsrec_ray.ranking.topk import masked_topk
+
+#: Cells (users x items) of one scored block in :meth:`Recommender.recommend`: bounds its memory.
+RECOMMEND_CELLS = 4_000_000
 
 
 class NotFittedError(ZsrecError):
@@ -16,10 +26,8 @@ class NotFittedError(ZsrecError):
 
 
 class Recommender(ABC):
-    """Fit on a domain's training interactions; ``score`` ranks all items of that domain.
-
-    Masking of known items and top-k belong to the evaluator, not to the model.
-    """
+    """Fit on a domain's training interactions; ``score`` ranks all items of that domain and
+    ``recommend`` returns each user's top k, in blocks of users whose memory is bounded."""
 
     name: ClassVar[str]
 
@@ -35,27 +43,63 @@ class Recommender(ABC):
     def _score(self, users: np.ndarray) -> np.ndarray:
         """Scores of shape (len(users), n_items), float32."""
 
-    def score(self, users: np.ndarray) -> np.ndarray:
-        """Scores of every item for each of ``users`` (internal ids), shape (len(users), n_items)."""
+    def _check_users(self, users) -> np.ndarray:
         if self.train_ is None:
-            raise NotFittedError(f"{self.name}: call fit() before score()")
-        users = np.asarray(users, dtype=np.int64)
+            raise NotFittedError(f"{self.name}: call fit() first")
+        users = np.asarray(users, dtype=np.int64).reshape(-1)
         if users.size and (users.min() < 0 or users.max() >= self.train_.n_users):
             raise ValueError(f"{self.name}: user ids must lie in [0, {self.train_.n_users})")
-        return self._score(users)
+        return users
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        """Scores of every item for each of ``users`` (internal ids), shape (len(users), n_items)."""
+        return self._score(self._check_users(users))
+
+    def recommend(self, users: np.ndarray, k: int,
+                  exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Each user's top ``k`` items: (indices int64, scores float32), both (len(users), min(k, n_items)),
+        best first. Row ``r`` of ``exclude`` (len(users) x n_items) lists items user ``r`` must not get;
+        they appear (score -inf) only when fewer than ``k`` items are left."""
+        users = self._check_users(users)
+        if k < 1:
+            raise ValueError(f"k must be positive, got {k}")
+        k = min(int(k), self.n_items)
+        if exclude is not None:
+            exclude = sp.csr_matrix(exclude)
+            if exclude.shape != (len(users), self.n_items):
+                raise ValueError(f"exclude must be (len(users), n_items) = {(len(users), self.n_items)}, "
+                                 f"got {exclude.shape}")
+        idx = np.empty((len(users), k), dtype=np.int64)
+        val = np.empty((len(users), k), dtype=np.float32)
+        step = max(1, RECOMMEND_CELLS // max(self.n_items, 1))
+        for s in range(0, len(users), step):
+            top = masked_topk(self._score(users[s:s + step]), None if exclude is None else exclude[s:s + step], k)
+            idx[s:s + step], val[s:s + step] = top.indices.numpy(), top.values.numpy()
+        return idx, val
 
     @property
     def n_items(self) -> int:
-        assert self.train_ is not None
+        if self.train_ is None:
+            raise NotFittedError(f"{self.name}: call fit() first")
         return self.train_.n_items
 
 
-class BPRRecommender(Recommender):
-    """A recommender whose torch module is trained by the shared BPR loop (early stopping on valid)."""
+class BPRTrainer(Protocol):
+    """Fits a module with ``bpr_loss(u, i, j)`` and ``scorer()`` on ``train`` (early-stopping on
+    ``valid``), leaves the best weights in it and returns a report dict."""
 
-    def __init__(self, config, progress: bool = False) -> None:
+    def __call__(self, module: Any, train: Interactions, valid: Interactions | None, config: Any,
+                 batch_size: int, progress: bool) -> dict: ...
+
+
+class BPRRecommender(Recommender):
+    """A recommender whose torch module defines a BPR loss and a full scorer; fitting it is the
+    given trainer's job (``zsrec_ray.training.build_model`` passes the shared BPR trainer)."""
+
+    def __init__(self, config, trainer: BPRTrainer, progress: bool = False) -> None:
         super().__init__()
         self.config = config
+        self.trainer = trainer
         self.progress = progress
 
     @abstractmethod
@@ -68,18 +112,11 @@ class BPRRecommender(Recommender):
     def fit(self, train: Interactions, valid: Interactions | None = None) -> "BPRRecommender":
         import torch
 
-        from zsrec_ray.training.loop import LoopConfig, train_bpr
-
-        c = self.config
-        torch.manual_seed(c.seed)
+        torch.manual_seed(self.config.seed)
         self.train_ = train
         self.module_ = self.build_module(train)
-        loop = LoopConfig(lr=c.lr, batch_size=self.batch_size(train), epochs=c.epochs, patience=c.patience,
-                          eval_every=c.eval_every, weight_decay=getattr(c, "weight_decay", 0.0), seed=c.seed,
-                          progress=self.progress)
-        report = train_bpr(self.module_, train.user, train.item, train.to_csr(), loop,
-                           valid=None if valid is None else valid.to_csr())
-        self.fit_report = report.to_dict()
+        self.fit_report = self.trainer(self.module_, train, valid, self.config, self.batch_size(train),
+                                       self.progress)
         self._scorer = self.module_.scorer()
         return self
 

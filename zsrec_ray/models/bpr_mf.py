@@ -7,7 +7,7 @@ from torch import nn
 
 from zsrec_ray.config import BPRMFConfig
 from zsrec_ray.data.interactions import Interactions
-from zsrec_ray.models.base import BPRRecommender
+from zsrec_ray.models.base import BPRRecommender, BPRTrainer
 
 
 class MFModule(nn.Module):
@@ -34,8 +34,8 @@ class MFModule(nn.Module):
 class BPRMF(BPRRecommender):
     name = "bpr_mf"
 
-    def __init__(self, config: BPRMFConfig | None = None, progress: bool = False) -> None:
-        super().__init__(config or BPRMFConfig(), progress)
+    def __init__(self, config: BPRMFConfig | None, trainer: BPRTrainer, progress: bool = False) -> None:
+        super().__init__(config or BPRMFConfig(), trainer, progress)
 
     def build_module(self, train: Interactions) -> MFModule:
         return MFModule(train.n_users, train.n_items, self.config.dim, self.config.reg)

@@ -15,7 +15,7 @@ from torch import nn
 
 from zsrec_ray.config import LightGCNConfig
 from zsrec_ray.data.interactions import Interactions
-from zsrec_ray.models.base import BPRRecommender
+from zsrec_ray.models.base import BPRRecommender, BPRTrainer
 
 
 def normalized_adjacency(x: sp.csr_matrix) -> torch.Tensor:
@@ -90,8 +90,8 @@ class LightGCNModule(nn.Module):
 class LightGCN(BPRRecommender):
     name = "lightgcn"
 
-    def __init__(self, config: LightGCNConfig | None = None, progress: bool = False) -> None:
-        super().__init__(config or LightGCNConfig(), progress)
+    def __init__(self, config: LightGCNConfig | None, trainer: BPRTrainer, progress: bool = False) -> None:
+        super().__init__(config or LightGCNConfig(), trainer, progress)
 
     def build_module(self, train: Interactions) -> LightGCNModule:
         c = self.config

@@ -1,4 +1,8 @@
-"""The pretrained zero-shot recommender: featurize a domain, apply the frozen network, nothing trained."""
+"""The pretrained zero-shot recommender: featurize a domain, apply the frozen network, nothing trained.
+
+This is the one scoring path of the pretrained network: evaluation, pretraining's validation,
+the batch jobs and the Serve replicas all score and rank through :class:`PretrainedRecommender`.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from zsrec_ray.features.pairs import PairFeaturizer
 from zsrec_ray.models.base import Recommender
 from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.models.zeroshot_net import ZeroShotNet
+from zsrec_ray.ranking.topk import masked_topk
 
 Featurizer = Callable[[Interactions, FeatureConfig], FeatureSet]
 
@@ -44,41 +49,76 @@ class DomainFeatures:
         return torch.from_numpy(self.features.item)
 
 
-def score_users(net: ZeroShotNet, domain: DomainFeatures, users: np.ndarray,
-                towers: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-    """Scores (len(users), n_items) of the frozen network, computed in memory-bounded chunks."""
-    with torch.no_grad():
-        tu_all, ti = towers if towers is not None else net.towers(domain.user_x(), domain.item_x())
-        users = np.asarray(users, dtype=np.int64)
-        chunk = max(1, SCORE_CELLS // max(ti.shape[0], 1))
-        out = []
-        for s in range(0, len(users), chunk):
-            b = users[s:s + chunk]
-            pf = domain.pairs(b) if net.n_pair else None
-            out.append(net.score_all(tu_all[torch.from_numpy(b)], ti, pf))
-        return torch.cat(out) if out else torch.zeros((0, ti.shape[0]))
-
-
 class PretrainedRecommender(Recommender):
-    """Zero-shot: ``fit`` only featurizes the domain's interactions and caches the tower outputs."""
+    """Zero-shot: ``fit`` only featurizes the domain's interactions and caches the tower outputs.
+
+    ``score`` / ``recommend`` run the pair scorer in chunks of at most :data:`SCORE_CELLS`
+    (users x items) cells; ``cold_scores`` ranks for a user with no history in the domain.
+    """
 
     name = "pretrained"
 
     def __init__(self, checkpoint: Checkpoint, featurize_fn: Featurizer = featurize) -> None:
         super().__init__()
         self.checkpoint = checkpoint
+        self.net: ZeroShotNet = checkpoint.net
         self.featurize_fn = featurize_fn
+
+    @classmethod
+    def on_domain(cls, net: ZeroShotNet, domain: DomainFeatures, train: Interactions) -> "PretrainedRecommender":
+        """A fitted recommender over a network and a domain's already-built features (no checkpoint,
+        no featurization): what pretraining validates with."""
+        self = cls.__new__(cls)
+        Recommender.__init__(self)
+        self.checkpoint, self.net, self.featurize_fn = None, net, None
+        self._attach(domain, train)
+        return self
+
+    @classmethod
+    def from_features(cls, checkpoint: Checkpoint, train: Interactions,
+                      features: FeatureSet) -> "PretrainedRecommender":
+        """Fitted on ``train`` with its stored ``features`` (e.g. a served domain version)."""
+        return cls(checkpoint, featurize_fn=lambda graph, config: features).fit(train)
 
     def fit(self, train: Interactions, valid: Interactions | None = None) -> "PretrainedRecommender":
         ck = self.checkpoint
-        self.domain_ = DomainFeatures.build(train, ck.features, ck.pairs if ck.pair_names else None,
-                                            self.featurize_fn)
-        ck.check_schema(self.domain_.features.schema())
+        domain = DomainFeatures.build(train, ck.features, ck.pairs if ck.pair_names else None, self.featurize_fn)
+        ck.check_schema(domain.features.schema())
         ck.net.eval()
-        with torch.no_grad():
-            self.towers_ = ck.net.towers(self.domain_.user_x(), self.domain_.item_x())
-        self.train_ = train
+        self._attach(domain, train)
         return self
 
+    def _attach(self, domain: DomainFeatures, train: Interactions) -> None:
+        self.domain_ = domain
+        with torch.no_grad():
+            self.towers_ = self.net.towers(domain.user_x(), domain.item_x())
+        self.train_ = train
+
     def _score(self, users: np.ndarray) -> np.ndarray:
-        return score_users(self.checkpoint.net, self.domain_, users, self.towers_).numpy()
+        tu_all, ti = self.towers_
+        chunk = max(1, SCORE_CELLS // max(ti.shape[0], 1))
+        out = np.empty((len(users), ti.shape[0]), dtype=np.float32)
+        with torch.no_grad():
+            for s in range(0, len(users), chunk):
+                b = users[s:s + chunk]
+                pf = self.domain_.pairs(b) if self.net.n_pair else None
+                out[s:s + chunk] = self.net.score_all(tu_all[torch.from_numpy(b)], ti, pf).numpy()
+        return out
+
+    def cold_scores(self) -> np.ndarray:
+        """Scores (n_items,) for a user unknown to the domain: zero-activity node features and the
+        pair features of an empty history."""
+        if self.train_ is None:
+            self._check_users([])
+        ti = self.towers_[1]
+        with torch.no_grad():
+            tu = self.net.user_tower(torch.zeros((1, self.domain_.features.user.shape[1])))
+            pf = self.domain_.pairs.empty_history() if self.net.n_pair else None
+            return self.net.score_all(tu, ti, pf)[0].numpy()
+
+    def cold_recommend(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``k`` (indices, scores) for a user unknown to the domain."""
+        if k < 1:
+            raise ValueError(f"k must be positive, got {k}")
+        top = masked_topk(self.cold_scores()[None, :], None, k)
+        return top.indices[0].numpy(), top.values[0].numpy()

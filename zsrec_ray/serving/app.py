@@ -10,6 +10,7 @@ domain without featurizing again.
 
 
 import asyncio
+import hashlib
 import hmac
 import io
 import logging
@@ -76,6 +77,13 @@ class FeaturizerWorker:
         return featurize_version(self.store, name, version, self.checkpoint)
 
 
+def featurizer_name(checkpoint: str, storage_root: str) -> str:
+    """The featurizer actor's name: the same in every replica and after every restart (a digest of
+    the checkpoint and storage paths), so replicas share one actor instead of each making its own."""
+    digest = hashlib.sha256(f"{checkpoint}\0{storage_root}".encode()).hexdigest()[:16]
+    return f"zsrec-featurizer-{digest}"
+
+
 def _status(meta: dict) -> dict:
     return DomainStatus(**{k: meta.get(k) for k in DomainStatus.model_fields if k != "status_url"},
                         status_url=f"/v1/domains/{meta['name']}").model_dump()
@@ -87,13 +95,12 @@ class ZsrecAPI:
     def __init__(self, settings: dict):
         self.cfg = ServeConfig.model_validate(settings)
         self.checkpoint = load_checkpoint(self.cfg.checkpoint)
-        self.net = self.checkpoint.net.eval()
         self.store = DomainStore(self.cfg.storage_dir)
         self.token = read_token(self.cfg)
         self.indexes: dict[str, DomainIndex] = {}
         ck_abs = str(Path(self.cfg.checkpoint).expanduser().resolve())
         self.featurizer = FeaturizerWorker.options(
-            name=f"zsrec-featurizer-{abs(hash((ck_abs, str(self.store.root)))) % 10**8}", get_if_exists=True,
+            name=featurizer_name(ck_abs, str(self.store.root)), get_if_exists=True,
             lifetime="detached", num_cpus=self.cfg.featurizer_cpus).remote(ck_abs, str(self.store.root.parent))
         self.inflight: dict[tuple[str, int], ray.ObjectRef] = {}
         self._resume_pending()
@@ -275,7 +282,7 @@ class ZsrecAPI:
         self._check_k(req.k)
         if len(req.users) > self.cfg.max_batch_users:
             raise HTTPException(422, f"at most {self.cfg.max_batch_users} users per batch")
-        return self._index(name).recommend(self.net, [str(u) for u in req.users], req.k, req.exclude_seen)
+        return self._index(name).recommend([str(u) for u in req.users], req.k, req.exclude_seen)
 
     @api.post("/v1/domains/{name}/score", response_model=Scores)
     def score(self, name: str, req: ScoreRequest, request: Request) -> dict:
@@ -283,7 +290,7 @@ class ZsrecAPI:
         if len(req.items) > self.cfg.max_k:
             raise HTTPException(422, f"at most {self.cfg.max_k} items per request")
         try:
-            return self._index(name).score_items(self.net, str(req.user), [str(i) for i in req.items])
+            return self._index(name).score_items(str(req.user), [str(i) for i in req.items])
         except KeyError as e:
             raise HTTPException(422, str(e.args[0])) from None
 
@@ -298,7 +305,7 @@ class ZsrecAPI:
             try:
                 idx = self._index(name)
                 k = max(reqs[i][2] for i in rows)
-                recs = idx.recommend(self.net, [reqs[i][1] for i in rows], k, excl)
+                recs = idx.recommend([reqs[i][1] for i in rows], k, excl)
                 for i, r in zip(rows, recs):
                     out[i] = {**r, "items": r["items"][:reqs[i][2]]}
             except Exception as e:  # returned per request, raised by the caller

@@ -25,17 +25,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-import torch
 
 from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.errors import DataError
-from zsrec_ray.evaluation.evaluator import masked_topk
 from zsrec_ray.features.featureset import FeatureSet
 from zsrec_ray.features.featurizer import featurize
-from zsrec_ray.features.pairs import PairFeaturizer
 from zsrec_ray.models.checkpoint import Checkpoint
-from zsrec_ray.models.pretrained import DomainFeatures
+from zsrec_ray.models.pretrained import PretrainedRecommender
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -194,74 +190,52 @@ def featurize_version(store: DomainStore, name: str, version: int, checkpoint: C
 
 @dataclass
 class DomainIndex:
-    """One served domain version in memory: tower outputs, pair featurizer (neighbour lists), ids."""
+    """One served domain version in memory: the fitted pretrained recommender and the id maps.
+
+    Scoring and ranking go through :class:`~zsrec_ray.models.pretrained.PretrainedRecommender`
+    (memory-bounded chunks); this class only translates external ids and assembles responses.
+    """
 
     name: str
     version: int
-    domain: DomainFeatures
-    towers: tuple[torch.Tensor, torch.Tensor]
+    model: PretrainedRecommender
     user_index: dict[str, int]
     item_ids: np.ndarray
     item_index: dict[str, int]
-    seen: object  # scipy CSR users x items
 
     @classmethod
     def load(cls, store: DomainStore, name: str, version: int, checkpoint: Checkpoint) -> "DomainIndex":
         data = Interactions.from_frame(store.interactions(name, version), name)
-        fs = FeatureSet.load(store.features_dir(name, version))
-        checkpoint.check_schema(fs.schema())
-        pairs = PairFeaturizer(data, checkpoint.pairs, fs.user_emb, fs.item_emb) if checkpoint.pair_names else None
-        domain = DomainFeatures(fs, pairs)
-        with torch.no_grad():
-            towers = checkpoint.net.towers(domain.user_x(), domain.item_x())
-        return cls(name, version, domain, towers, {str(u): i for i, u in enumerate(data.user_ids)},
-                   np.asarray(data.item_ids).astype(str), {str(x): i for i, x in enumerate(data.item_ids)},
-                   data.to_csr())
+        model = PretrainedRecommender.from_features(checkpoint, data, FeatureSet.load(store.features_dir(name, version)))
+        return cls(name, version, model, {str(u): i for i, u in enumerate(data.user_ids)},
+                   np.asarray(data.item_ids).astype(str), {str(x): i for i, x in enumerate(data.item_ids)})
 
-    def scores(self, net, users: list[str]) -> tuple[torch.Tensor, list[bool]]:
-        """(len(users), n_items) scores; users unknown to the domain are scored as a zero-activity
-        user (all-zero node features, pair features of an empty history) and flagged cold."""
-        known = [u in self.user_index for u in users]
-        idx = np.array([self.user_index[u] for u, k in zip(users, known) if k], dtype=np.int64)
-        tu_all, ti = self.towers
-        out = torch.empty((len(users), ti.shape[0]))
-        with torch.no_grad():
-            if len(idx):
-                pf = self.domain.pairs(idx) if net.n_pair else None
-                out[torch.tensor(known)] = net.score_all(tu_all[torch.from_numpy(idx)], ti, pf)
-            if not all(known):
-                cold = self.cold_scores(net)
-                out[~torch.tensor(known)] = cold
-        return out, [not k for k in known]
+    def recommend(self, users: list[str], k: int, exclude_seen: bool) -> list[dict]:
+        """Top ``k`` per user; users unknown to the domain are ranked as a user with no history
+        (flagged ``cold_start``) and have nothing to exclude."""
+        rows = np.array([self.user_index.get(u, -1) for u in users], dtype=np.int64)
+        known = np.flatnonzero(rows >= 0)
+        top: list = [None] * len(users)
+        if len(known):
+            exclude = self.model.train_.to_csr()[rows[known]] if exclude_seen else None
+            idx, val = self.model.recommend(rows[known], k, exclude)
+            for r, i, v in zip(known, idx, val):
+                top[r] = (i, v)
+        if len(known) < len(users):
+            cold = self.model.cold_recommend(k)
+            for r in np.flatnonzero(rows < 0):
+                top[r] = cold
+        return [{"user": u, "items": [{"item": self.item_ids[j], "score": float(s)}
+                                      for j, s in zip(idx.tolist(), val.tolist()) if np.isfinite(s)],
+                 "cold_start": bool(rows[r] < 0), "domain_version": self.version}
+                for r, (u, (idx, val)) in enumerate(zip(users, top))]
 
-    def cold_scores(self, net) -> torch.Tensor:
-        ti = self.towers[1]
-        with torch.no_grad():
-            tu = net.user_tower(torch.zeros((1, self.domain.features.user.shape[1])))
-            pf = self.domain.pairs.empty_history() if net.n_pair else None
-            return net.score_all(tu, ti, pf)[0]
-
-    def recommend(self, net, users: list[str], k: int, exclude_seen: bool) -> list[dict]:
-        scores, cold = self.scores(net, users)
-        if exclude_seen:  # each known user's history; cold users have none
-            rows = np.array([self.user_index.get(u, -1) for u in users], dtype=np.int64)
-            exclude = (sp.diags((rows >= 0).astype(np.float32)) @ self.seen[np.maximum(rows, 0)]).tocsr()
-            exclude.eliminate_zeros()
-        else:
-            exclude = sp.csr_matrix(tuple(scores.shape), dtype=np.float32)
-        top = masked_topk(scores, exclude, k)
-        out = []
-        for row, u in enumerate(users):
-            items = [{"item": self.item_ids[j], "score": float(s)}
-                     for j, s in zip(top.indices[row].tolist(), top.values[row].tolist()) if np.isfinite(s)]
-            out.append({"user": u, "items": items, "cold_start": cold[row], "domain_version": self.version})
-        return out
-
-    def score_items(self, net, user: str, items: list[str]) -> dict:
+    def score_items(self, user: str, items: list[str]) -> dict:
         unknown = [i for i in items if i not in self.item_index]
         if unknown:
             raise KeyError(f"unknown item(s) in domain {self.name!r}: {unknown[:5]}")
-        scores, cold = self.scores(net, [user])
-        cols = torch.tensor([self.item_index[i] for i in items], dtype=torch.long)
-        return {"user": user, "scores": [{"item": i, "score": float(s)} for i, s in zip(items, scores[0, cols])],
-                "cold_start": cold[0], "domain_version": self.version}
+        row = self.user_index.get(user)
+        scores = self.model.cold_scores() if row is None else self.model.score(np.array([row]))[0]
+        cols = [self.item_index[i] for i in items]
+        return {"user": user, "scores": [{"item": i, "score": float(scores[c])} for i, c in zip(items, cols)],
+                "cold_start": row is None, "domain_version": self.version}

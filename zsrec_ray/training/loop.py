@@ -1,4 +1,5 @@
-"""A plain single-process BPR training loop with early stopping on validation NDCG@20."""
+"""The shared trainer pieces: early stopping on a validation metric, the training report, and the
+plain single-process BPR loop the baselines are fitted with."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
-from zsrec_ray.evaluation.evaluator import ScoreFn, rank_metrics
+from zsrec_ray.data.interactions import Interactions
+from zsrec_ray.ranking.evaluator import ScoreFn, rank_metrics
 from zsrec_ray.training.sampling import NegativeSampler, bpr_epoch
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,28 @@ class LoopConfig:
     progress: bool = False
 
 
+class EarlyStopping:
+    """Keeps the weights of the best validation epoch and counts evaluations without improvement."""
+
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.best_state: dict | None = None
+        self.bad = 0
+
+    def update(self, report: TrainReport, value: float, seconds: float, module: torch.nn.Module) -> bool:
+        """Record ``value`` for ``report``'s current epoch; True when it is the best so far."""
+        if np.isfinite(report.best_valid_ndcg20) and not value > report.best_valid_ndcg20:
+            self.bad += 1
+            return False
+        report.best_valid_ndcg20, report.best_epoch, report.seconds_to_best = value, report.epochs, seconds
+        self.best_state, self.bad = copy.deepcopy(module.state_dict()), 0
+        return True
+
+    @property
+    def stop(self) -> bool:
+        return self.bad >= self.patience
+
+
 def train_bpr(model: BPRTrainable, train_users: np.ndarray, train_items: np.ndarray, seen: sp.csr_matrix,
               cfg: LoopConfig, valid: sp.csr_matrix | None = None,
               on_epoch: Callable[[dict], None] | None = None) -> TrainReport:
@@ -75,7 +99,7 @@ def train_bpr(model: BPRTrainable, train_users: np.ndarray, train_items: np.ndar
     sampler = NegativeSampler(seen, rng)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     report = TrainReport()
-    best_state, bad_evals = None, 0
+    stopper = EarlyStopping(cfg.patience)
     t0 = time.perf_counter()
     train_time = 0.0
     bar = tqdm(range(1, cfg.epochs + 1), desc="train", disable=not cfg.progress, leave=False)
@@ -96,24 +120,17 @@ def train_bpr(model: BPRTrainable, train_users: np.ndarray, train_items: np.ndar
             with torch.no_grad():
                 res = rank_metrics(model.scorer(), seen, valid, ks=(20,))
             row["valid_ndcg@20"] = res["ndcg@20"]
-            if not np.isfinite(report.best_valid_ndcg20) or res["ndcg@20"] > report.best_valid_ndcg20:
-                report.best_valid_ndcg20 = res["ndcg@20"]
-                report.best_epoch = epoch
-                report.seconds_to_best = time.perf_counter() - t0
-                best_state = copy.deepcopy(model.state_dict())
-                bad_evals = 0
-            else:
-                bad_evals += 1
+            stopper.update(report, res["ndcg@20"], time.perf_counter() - t0, model)
         row["seconds"] = time.perf_counter() - t0
         report.history.append(row)
         bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
         log.info("epoch %s", {k: round(v, 4) for k, v in row.items()})
         if on_epoch is not None:
             on_epoch(row)
-        if valid is not None and bad_evals >= cfg.patience:
+        if valid is not None and stopper.stop:
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if stopper.best_state is not None:
+        model.load_state_dict(stopper.best_state)
     else:
         report.best_epoch = report.epochs
         report.seconds_to_best = time.perf_counter() - t0
@@ -122,3 +139,15 @@ def train_bpr(model: BPRTrainable, train_users: np.ndarray, train_items: np.ndar
     log.info("trained %d epochs (best %d, valid NDCG@20 %.4f) in %.1fs", report.epochs, report.best_epoch,
              report.best_valid_ndcg20, report.seconds)
     return report
+
+
+def fit_bpr(module: BPRTrainable, train: Interactions, valid: Interactions | None, config, batch_size: int,
+            progress: bool) -> dict:
+    """The :class:`~zsrec_ray.models.base.BPRTrainer` of the baselines: :func:`train_bpr` with the
+    model config's optimiser and stopping settings; returns the report as a dict."""
+    loop = LoopConfig(lr=config.lr, batch_size=batch_size, epochs=config.epochs, patience=config.patience,
+                      eval_every=config.eval_every, weight_decay=getattr(config, "weight_decay", 0.0),
+                      seed=config.seed, progress=progress)
+    report = train_bpr(module, train.user, train.item, train.to_csr(), loop,
+                       valid=None if valid is None else valid.to_csr())
+    return report.to_dict()

@@ -23,12 +23,12 @@ from tqdm.auto import tqdm
 
 from zsrec_ray.config import FeatureConfig, PairConfig, PretrainConfig
 from zsrec_ray.data.splits import Split, feature_graph
-from zsrec_ray.evaluation.evaluator import rank_metrics
 from zsrec_ray.features.featurizer import featurize
 from zsrec_ray.models.checkpoint import Checkpoint
-from zsrec_ray.models.pretrained import SCORE_CELLS, DomainFeatures, Featurizer, score_users
+from zsrec_ray.models.pretrained import SCORE_CELLS, DomainFeatures, Featurizer, PretrainedRecommender
 from zsrec_ray.models.zeroshot_net import ZeroShotNet
-from zsrec_ray.training.loop import TrainReport
+from zsrec_ray.ranking.evaluator import rank_metrics
+from zsrec_ray.training.loop import EarlyStopping, TrainReport
 from zsrec_ray.training.sampling import NegativeSampler
 
 log = logging.getLogger(__name__)
@@ -105,10 +105,16 @@ def validation_users(src: SourceDomain, n: int, seed: int) -> np.ndarray:
     return users
 
 
-def validate(net: ZeroShotNet, sources: list[SourceDomain], users: list[np.ndarray]) -> dict[str, float]:
-    """Validation NDCG@20 per source, features from the full training split, training items masked."""
-    sums = validation_sums(net, sources, users)
-    return {src.name: float(sums[k] / max(len(users[k]), 1)) for k, src in enumerate(sources)}
+def source_ranker(net: ZeroShotNet, src: SourceDomain) -> PretrainedRecommender:
+    """The network ranking ``src``'s items from features of its full training split, as a new
+    domain is ranked at inference."""
+    return PretrainedRecommender.on_domain(net, src.full, src.split.train)
+
+
+def source_ndcg20(net: ZeroShotNet, src: SourceDomain, users: np.ndarray) -> float:
+    """Mean validation NDCG@20 of ``users`` in ``src``, training items masked."""
+    seen, valid = src.split.train.to_csr(), src.split.valid.to_csr()
+    return rank_metrics(source_ranker(net, src), seen, valid, ks=(20,), users=users)["ndcg@20"]
 
 
 def validation_sums(net: ZeroShotNet, sources: list[SourceDomain], users: list[np.ndarray]) -> np.ndarray:
@@ -118,12 +124,8 @@ def validation_sums(net: ZeroShotNet, sources: list[SourceDomain], users: list[n
     out = np.zeros(len(sources))
     with torch.no_grad():
         for k, (src, us) in enumerate(zip(sources, users)):
-            if not len(us):
-                continue
-            towers = net.towers(src.full.user_x(), src.full.item_x())
-            fn = lambda b, s=src, t=towers: score_users(net, s.full, b, t)  # noqa: E731
-            mean = rank_metrics(fn, src.split.train.to_csr(), src.split.valid.to_csr(), ks=(20,), users=us)["ndcg@20"]
-            out[k] = mean * len(us)
+            if len(us):
+                out[k] = source_ndcg20(net, src, us) * len(us)
     net.train(was_training)
     return out
 
@@ -165,8 +167,7 @@ class Pretrainer:
         self.valid_users = [validation_users(s, cfg.valid_users, cfg.seed)[rank::world] for s in sources]
         self.n_valid = [len(validation_users(s, cfg.valid_users, cfg.seed)) for s in sources]
         self.report = TrainReport()
-        self.best_state: dict | None = None
-        self.bad = 0
+        self.stopper = EarlyStopping(cfg.patience)
         self.train_seconds = 0.0
         self.elapsed = 0.0
 
@@ -176,7 +177,7 @@ class Pretrainer:
 
     @property
     def done(self) -> bool:
-        return self.epoch >= self.cfg.epochs or self.bad >= self.cfg.patience
+        return self.epoch >= self.cfg.epochs or self.stopper.stop
 
     def train_epoch(self) -> tuple[float, int]:
         """One pass over this rank's triples; returns (summed loss, triples) over all ranks."""
@@ -223,11 +224,7 @@ class Pretrainer:
         row = {"epoch": r.epochs, "loss": total / max(count, 1), "triples": count, "valid_ndcg@20": mean_valid,
                **{f"valid_ndcg@20/{n}": v for n, v in valid.items()}, "seconds": self.elapsed}
         r.history.append(row)
-        if not np.isfinite(r.best_valid_ndcg20) or mean_valid > r.best_valid_ndcg20:
-            r.best_valid_ndcg20, r.best_epoch, r.seconds_to_best = mean_valid, r.epochs, self.elapsed
-            self.best_state, self.bad = copy.deepcopy(self.net.state_dict()), 0
-        else:
-            self.bad += 1
+        self.stopper.update(r, mean_valid, self.elapsed, self.net)
         r.seconds = self.elapsed
         r.seconds_per_epoch = self.train_seconds / r.epochs
         log.info("pretrain epoch %d loss %.4f valid NDCG@20 %s", r.epochs, row["loss"],
@@ -237,8 +234,8 @@ class Pretrainer:
     def checkpoint(self) -> Checkpoint:
         """The best epoch's network in the core checkpoint format."""
         net = copy.deepcopy(self.net)
-        if self.best_state is not None:
-            net.load_state_dict(self.best_state)
+        if self.stopper.best_state is not None:
+            net.load_state_dict(self.stopper.best_state)
         net.eval()
         meta = {"sources": [s.name for s in self.sources],
                 "report": {k: v for k, v in self.report.to_dict().items() if k != "history"}}
@@ -246,15 +243,15 @@ class Pretrainer:
 
     def state_dict(self) -> dict:
         """Everything needed to resume (tensors and plain Python only: loads with ``weights_only=True``)."""
-        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "best": self.best_state,
-                "bad": self.bad, "report": self.report.to_dict(), "rng": self.rng.bit_generator.state,
+        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "best": self.stopper.best_state,
+                "bad": self.stopper.bad, "report": self.report.to_dict(), "rng": self.rng.bit_generator.state,
                 "samplers": [sm.rng.bit_generator.state for sm in self.samplers],
                 "train_seconds": self.train_seconds, "elapsed": self.elapsed}
 
     def load_state_dict(self, state: dict) -> None:
         self.net.load_state_dict(state["net"])
         self.opt.load_state_dict(state["opt"])
-        self.best_state, self.bad = state["best"], state["bad"]
+        self.stopper.best_state, self.stopper.bad = state["best"], state["bad"]
         self.report = TrainReport(**state["report"])
         self.rng.bit_generator.state = state["rng"]
         for sm, st in zip(self.samplers, state["samplers"]):

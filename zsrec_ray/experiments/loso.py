@@ -12,11 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from zsrec_ray.config import ZeroShotConfig
-from zsrec_ray.evaluation.evaluator import rank_metrics
-from zsrec_ray.evaluation.interpolation import interpolated
+from zsrec_ray.experiments.interpolation import interpolated
 from zsrec_ray.models.itemknn import ItemKNN
-from zsrec_ray.models.pretrained import Featurizer, score_users
-from zsrec_ray.training.pretrain import Pretrainer, SourceDomain, prepare_source, validation_users
+from zsrec_ray.models.pretrained import Featurizer
+from zsrec_ray.ranking.evaluator import rank_metrics
+from zsrec_ray.training.pretrain import (Pretrainer, SourceDomain, prepare_source, source_ndcg20, source_ranker,
+                                         validation_users)
 
 
 class LeaveOneSourceOut:
@@ -54,11 +55,9 @@ class LeaveOneSourceOut:
 
     def _heldout(self, fold: Pretrainer, src: SourceDomain, users: np.ndarray) -> tuple[float, float]:
         net = fold.checkpoint().net  # the fold's best epoch so far
-        towers = net.towers(src.full.user_x(), src.full.item_x())
-        pre = lambda b: score_users(net, src.full, b, towers)  # noqa: E731
-        seen, valid = src.split.train.to_csr(), src.split.valid.to_csr()
-        zs = rank_metrics(pre, seen, valid, ks=(20,), users=users)["ndcg@20"]
+        zs = source_ndcg20(net, src, users)
         if src.name not in self.knn:
             return zs, zs
-        fn = interpolated(pre, self.knn[src.name].score, self.alpha)
+        fn = interpolated(source_ranker(net, src).score, self.knn[src.name].score, self.alpha)
+        seen, valid = src.split.train.to_csr(), src.split.valid.to_csr()
         return zs, rank_metrics(fn, seen, valid, ks=(20,), users=users)["ndcg@20"]

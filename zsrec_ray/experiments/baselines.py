@@ -9,8 +9,8 @@ from zsrec_ray.config import BaselinesConfig, DomainSpec
 from zsrec_ray.data.registry import load_split
 from zsrec_ray.data.splits import Split
 from zsrec_ray.data.stats import dataset_stats
-from zsrec_ray.evaluation.evaluator import evaluate
-from zsrec_ray.models import build_model
+from zsrec_ray.ranking.evaluator import evaluate
+from zsrec_ray.training import build_model
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def evaluate_model(config: BaselinesConfig, split: Split, model_name: str, progr
     t0 = time.perf_counter()
     model = build_model(model_name, config.model, progress=progress).fit(split.train, split.valid)
     fit_s = time.perf_counter() - t0
-    res = evaluate(model.score, split, "test", ks=config.evaluation.ks, batch_size=config.evaluation.batch_size)
+    res = evaluate(model, split, "test", ks=config.evaluation.ks, batch_size=config.evaluation.batch_size)
     row = {"dataset": split.name, "model": model_name, **res.metrics, "users": res.n_users,
            "skipped_users": res.n_skipped, "fit_s": fit_s, "wall_s": time.perf_counter() - t0}
     rep = model.fit_report

@@ -14,31 +14,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from zsrec_ray.config import DomainSpec, FeatureConfig, ZeroShotConfig
+from zsrec_ray.config import ZeroShotConfig
 from zsrec_ray.data.interactions import Interactions
-from zsrec_ray.data.registry import load_split
+from zsrec_ray.data.registry import domain_split
 from zsrec_ray.data.splits import Split
-from zsrec_ray.evaluation.evaluator import evaluate
-from zsrec_ray.features.featureset import FeatureSet
-from zsrec_ray.features.featurizer import cached_featurize, feature_cache_key, interactions_hash
-from zsrec_ray.models import build_model
+from zsrec_ray.features.featurizer import caching_featurizer
 from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.models.pretrained import Featurizer, PretrainedRecommender
+from zsrec_ray.ranking.evaluator import evaluate
+from zsrec_ray.training import build_model
 from zsrec_ray.training.pretrain import prepare_source, pretrain
 
 log = logging.getLogger(__name__)
-
-
-def caching_featurizer(cache_dir: Path) -> Featurizer:
-    """A featurize function that stores each (interactions, config) FeatureSet once under ``cache_dir``."""
-    def fn(graph: Interactions, config: FeatureConfig) -> FeatureSet:
-        key = feature_cache_key(graph.name, interactions_hash(graph), config)
-        return cached_featurize(graph, config, cache_dir, key)
-    return fn
-
-
-def domain_split(cfg: ZeroShotConfig, dataset: str) -> Split:
-    return load_split(DomainSpec(dataset=dataset, preprocess=cfg.preprocess, split=cfg.split), cfg.resolved_data_dir())
 
 
 def _scoring_data(split: Split) -> Interactions:
@@ -66,7 +53,7 @@ def evaluate_pretrained(cfg: ZeroShotConfig, ck: Checkpoint, split: Split, label
     featurize_fn = featurize_fn or caching_featurizer(cfg.resolved_cache_dir() / "features")
     t0 = time.perf_counter()
     model = PretrainedRecommender(ck, featurize_fn).fit(_scoring_data(split))
-    res = evaluate(model.score, split, "test", ks=cfg.evaluation.ks, batch_size=cfg.evaluation.batch_size)
+    res = evaluate(model, split, "test", ks=cfg.evaluation.ks, batch_size=cfg.evaluation.batch_size)
     return {"model": label, **res.metrics, "users": res.n_users, "wall_s": time.perf_counter() - t0}
 
 
@@ -83,7 +70,7 @@ def baseline_row(cfg: ZeroShotConfig, split: Split, name: str, progress: bool = 
     t0 = time.perf_counter()
     data = _scoring_data(split)
     model = build_model(name, cfg.model, progress=progress).fit(data, split.valid)
-    res = evaluate(model.score, split, "test", ks=cfg.evaluation.ks, batch_size=cfg.evaluation.batch_size)
+    res = evaluate(model, split, "test", ks=cfg.evaluation.ks, batch_size=cfg.evaluation.batch_size)
     row = {"model": name, **res.metrics, "users": res.n_users, "wall_s": time.perf_counter() - t0}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(row))
@@ -189,7 +176,7 @@ def plot_matrix(matrix: dict, path: str | Path) -> Path:
 def run_interpolation(cfg: ZeroShotConfig, bases: list[str], checkpoint: str | None = None,
                       progress: bool = False) -> dict:
     """Mix the pretrained ranker (loaded, or pretrained on ``cfg.sources``) with in-domain bases on the target."""
-    from zsrec_ray.evaluation.interpolation import interpolation_report
+    from zsrec_ray.experiments.interpolation import interpolation_report
 
     ck = Checkpoint.load(checkpoint) if checkpoint else pretrain_on(cfg, cfg.sources, progress)[0]
     split = domain_split(cfg, cfg.target)

@@ -1,18 +1,49 @@
-"""Full-ranking evaluation: score users in batches against all items, mask known items, one top-k."""
+"""Full-ranking evaluation: every user with target items gets one top-k over all items, known items masked.
+
+The evaluator owns masking and top-k. It ranks through ``recommend(users, k, exclude)``, which
+every recommender implements (and may implement more cheaply than scoring every item); a plain
+score function is wrapped by :func:`as_ranker`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from zsrec_ray.data.splits import Split
-from zsrec_ray.evaluation.metrics import ndcg_at_k, recall_at_k
+from zsrec_ray.ranking.metrics import ndcg_at_k, recall_at_k
+from zsrec_ray.ranking.topk import masked_topk
 
 ScoreFn = Callable[[np.ndarray], "np.ndarray | torch.Tensor"]
+
+
+@runtime_checkable
+class Ranker(Protocol):
+    """Anything that returns each user's top ``k`` item indices (and scores), ``exclude``'s items left out."""
+
+    def recommend(self, users: np.ndarray, k: int,
+                  exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class ScoreRanker:
+    """A :class:`Ranker` over a score function: score the users against all items, masked top-k."""
+
+    def __init__(self, score_fn: ScoreFn):
+        self.score_fn = score_fn
+
+    def recommend(self, users: np.ndarray, k: int,
+                  exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+        top = masked_topk(self.score_fn(np.asarray(users, dtype=np.int64)), exclude, k)
+        return top.indices.numpy(), top.values.numpy()
+
+
+def as_ranker(model: "Ranker | ScoreFn") -> Ranker:
+    """``model`` itself when it has ``recommend``, else a :class:`ScoreRanker` over it."""
+    return model if isinstance(model, Ranker) else ScoreRanker(model)
 
 
 @dataclass
@@ -28,28 +59,14 @@ class EvalResult:
         return self.metrics[key]
 
 
-def masked_topk(scores: torch.Tensor, exclude: sp.csr_matrix, k: int) -> torch.return_types.topk:
-    """Top ``k`` (values, indices) per row, sorted, after setting ``exclude``'s non-zeros to -inf."""
-    scores = scores.detach().clone()
-    rows, cols = exclude.nonzero()
-    if len(rows):
-        scores[torch.from_numpy(rows), torch.from_numpy(cols)] = -torch.inf
-    return torch.topk(scores, min(k, scores.shape[1]), dim=1, sorted=True)
-
-
-def top_k(scores: torch.Tensor, exclude: sp.csr_matrix, k: int) -> torch.Tensor:
-    """Indices of the top ``k`` items per row after setting ``exclude``'s non-zeros to -inf."""
-    return masked_topk(scores, exclude, k).indices
-
-
-def rank_metrics(score_fn: ScoreFn, exclude: sp.csr_matrix, target: sp.csr_matrix, *,
+def rank_metrics(model: "Ranker | ScoreFn", exclude: sp.csr_matrix, target: sp.csr_matrix, *,
                  ks: Iterable[int] = (10, 20), batch_size: int = 1024,
                  users: np.ndarray | None = None, keep_per_user: bool = False) -> EvalResult:
-    """Recall@K and NDCG@K for every user with at least one target item.
+    """Recall@K and NDCG@K for every user (of ``users``, default all) with at least one target item.
 
-    ``score_fn(users)`` returns a (len(users), n_items) score matrix; ``exclude`` and ``target``
-    are users x items CSR matrices (items to mask, items to find).
+    ``exclude`` and ``target`` are users x items CSR matrices (items to mask, items to find).
     """
+    ranker = as_ranker(model)
     ks = sorted(set(int(k) for k in ks))
     target = sp.csr_matrix(target)
     exclude = sp.csr_matrix(exclude)
@@ -61,11 +78,8 @@ def rank_metrics(score_fn: ScoreFn, exclude: sp.csr_matrix, target: sp.csr_matri
     kmax = max(ks)
     for start in range(0, len(evaluated), batch_size):
         batch = evaluated[start:start + batch_size]
-        scores = score_fn(batch)
-        if isinstance(scores, np.ndarray):
-            scores = torch.from_numpy(np.require(scores, dtype=np.float32, requirements="W"))
-        idx = top_k(scores, exclude[batch], kmax).numpy()
-        hits = np.take_along_axis(target[batch].toarray() > 0, idx, axis=1)
+        idx, _ = ranker.recommend(batch, kmax, exclude[batch])
+        hits = np.take_along_axis(target[batch].toarray() > 0, np.asarray(idx), axis=1)
         n_rel = n_target[batch]
         for k in ks:
             per_user[f"recall@{k}"][start:start + len(batch)] = recall_at_k(hits, n_rel, k)
@@ -74,7 +88,7 @@ def rank_metrics(score_fn: ScoreFn, exclude: sp.csr_matrix, target: sp.csr_matri
     return EvalResult(metrics, len(evaluated), int(n_skipped), per_user if keep_per_user else {})
 
 
-def evaluate(score_fn: ScoreFn, split: Split, part: str = "test", *, ks: Iterable[int] = (10, 20),
+def evaluate(model: "Ranker | ScoreFn", split: Split, part: str = "test", *, ks: Iterable[int] = (10, 20),
              batch_size: int = 1024, keep_per_user: bool = False) -> EvalResult:
     """Evaluate on ``split.valid`` or ``split.test``; masks train (+fold-in) items, and valid items for test."""
     if part not in ("valid", "test"):
@@ -83,4 +97,4 @@ def evaluate(score_fn: ScoreFn, split: Split, part: str = "test", *, ks: Iterabl
     if part == "test":
         exclude = (exclude + split.valid.to_csr()).tocsr()
     target = (split.test if part == "test" else split.valid).to_csr()
-    return rank_metrics(score_fn, exclude, target, ks=ks, batch_size=batch_size, keep_per_user=keep_per_user)
+    return rank_metrics(model, exclude, target, ks=ks, batch_size=batch_size, keep_per_user=keep_per_user)

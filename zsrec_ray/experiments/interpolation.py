@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from zsrec_ray.data.splits import Split
-from zsrec_ray.evaluation.evaluator import ScoreFn, evaluate
+from zsrec_ray.ranking.evaluator import ScoreFn, evaluate
 
 ALPHAS = tuple(round(a, 1) for a in np.linspace(0, 1, 11))
 

@@ -1,0 +1,1 @@
+"""Maintenance tools (``python -m zsrec_ray.tools.<name>``)."""
