@@ -1,4 +1,4 @@
-"""Baselines job: run with `python jobs/baselines.py --config configs/baselines.yaml` (embedded local Ray)
+"""Baselines job: run with `python jobs/baselines.py --config configs/quickstart.yaml` (embedded local Ray)
 or unchanged through `ray job submit --working-dir . -- python jobs/baselines.py --config ...`."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from zsrec_ray.distributed.baselines import run_baselines
     from zsrec_ray.distributed.runtime import ray_session
-    from zsrec_ray.experiments.report import write_json
+    from zsrec_ray.files import write_json
 
     try:
         cfg = baselines_config(args)

@@ -51,3 +51,38 @@ def ray_session():
     yield ray
     if started:
         ray.shutdown()
+
+
+def wait_until(predicate, timeout: float = 600, interval: float = 0.2, what: str | None = None):
+    """Poll ``predicate()`` every ``interval`` s until it returns something truthy, and return that.
+
+    ``timeout`` is a generous ceiling, not an expected duration: past it, AssertionError names what
+    was awaited (``what``, else the predicate's name) and the last value seen. A predicate may raise
+    to end the wait at once (e.g. when the process it waits on has died).
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for "
+                                 f"{what or getattr(predicate, '__name__', 'a condition')} (last value: {value!r})")
+        time.sleep(interval)
+
+
+def saved_figures(monkeypatch) -> list:
+    """Every matplotlib Figure saved from now on (still written to its file), kept for inspection
+    even when the code under test closes it."""
+    from matplotlib.figure import Figure
+
+    figures, real = [], Figure.savefig
+
+    def savefig(fig, *args, **kwargs):
+        figures.append(fig)
+        return real(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    return figures

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from conftest import saved_figures
 from zsrec_ray.config import default_data_dir
 from zsrec_ray.data.cli import add_data_commands
 from zsrec_ray.errors import DataError
@@ -41,9 +42,11 @@ def test_stats_table_reports_failures_and_prints_the_rest(capsys, tmp_path):
     assert args.func(args) == 1
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
-    assert lines[0].split() == ["dataset", "users", "items", "interactions", "density", "gini_user", "gini_item"]
-    assert lines[1].split()[:4] == ["ml-100k", "943", "1,682", "100,000"]
-    assert len(lines) == 2
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    assert cells[0] == ["dataset", "users", "items", "interactions", "density", "gini_user", "gini_item"]
+    assert set(lines[1]) == {"|", "-"}  # Markdown header separator
+    assert cells[2][:4] == ["ml-100k", "943", "1,682", "100,000"]
+    assert len(lines) == 3
     assert "yelp: FAILED: dataset 'yelp' not found" in captured.err
     assert "nope: FAILED: unknown dataset 'nope'" in captured.err
 
@@ -54,12 +57,46 @@ def test_stats_json_includes_errors(capsys, tmp_path):
     assert "not found" in json.loads(capsys.readouterr().out)["lastfm"]["error"]
 
 
-def test_plot(capsys, tmp_path):
+def test_plot(capsys, tmp_path, monkeypatch):
+    import matplotlib.colors
+    import matplotlib.image
+    import numpy as np
+
+    from zsrec_ray.config import DomainSpec, PreprocessConfig
+    from zsrec_ray.data.registry import load_interactions
+
+    figures = saved_figures(monkeypatch)
     out = tmp_path / "deg.png"
     args = parse("data", "plot", "--datasets", "ml-100k,lastfm", "--out", str(out))
     assert args.func(args) == 0
     assert capsys.readouterr().out.strip() == str(out)
-    assert out.stat().st_size > 20_000
+    # The PNG: a wide figure (two panels side by side, 11 x 4.5 in), not blank.
+    png = matplotlib.image.imread(out)
+    assert png.shape[1] / png.shape[0] == pytest.approx(11 / 4.5, rel=0.02)
+    rgb = png[..., :3]
+    assert (rgb < 0.5).mean() > 0.005  # ink: axes, text, lines
+    # What it shows: users left, items right, log-log, one line per dataset labelled by its name,
+    # each line the complementary CDF of that dataset's degrees (after the default 5-core).
+    assert len(figures) == 1
+    axes = figures[0].axes
+    assert len(axes) == 2
+    for ax, kind in zip(axes, ("user", "item")):
+        assert ax.get_xscale() == ax.get_yscale() == "log"
+        assert kind in ax.get_xlabel() and kind.capitalize() in ax.get_title()
+        lines = ax.get_lines()
+        assert [ln.get_label() for ln in lines] == ["ml-100k", "lastfm"]
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ml-100k", "lastfm"]
+        for ln in lines:
+            data = load_interactions(DomainSpec(dataset=ln.get_label(), preprocess=PreprocessConfig(k_core=5)), DATA)
+            deg = data.user_degree() if kind == "user" else data.item_degree()
+            deg = deg[deg > 0]
+            x, y = ln.get_xdata(), ln.get_ydata()
+            np.testing.assert_array_equal(x, np.unique(deg))
+            np.testing.assert_allclose(y, [(deg >= d).mean() for d in x])
+            assert y[0] == 1 and (np.diff(y) < 0).all()
+            # ... and drawn: its colour covers pixels of the PNG.
+            colour = np.array(matplotlib.colors.to_rgb(ln.get_color()))
+            assert (np.abs(rgb - colour).max(-1) < 0.1).sum() > 200, ln.get_label()
 
 
 def test_plot_with_nothing_loadable(tmp_path):

@@ -4,6 +4,7 @@ import contextlib
 import functools
 import gzip
 import hashlib
+import socket
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
@@ -96,11 +97,27 @@ def test_fetch_404_is_a_clear_error(served, tmp_path):
     assert list((tmp_path / "cache" / "lastfm").iterdir()) == []
 
 
-def test_fetch_connection_refused_is_a_data_error(tmp_path):
-    with http_server(tmp_path) as (url, _):
-        pass  # the server is shut down: nothing listens on that port any more
-    with pytest.raises(DataError, match="download of user_artists.dat failed"):
-        fetch_dataset("lastfm", cache_dir=tmp_path / "cache", base_url=url, progress=False)
+@contextlib.contextmanager
+def unreachable_server(kind: str):
+    """A base URL on 127.0.0.1 whose failure is certain, held for the whole ``with`` block:
+    ``refused``, a port bound but not listening (the kernel answers the connect with a reset, and
+    no other socket can take the port meanwhile); ``silent``, a port listening whose connections
+    are never accepted nor answered (the client's read times out)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        if kind == "silent":
+            s.listen(8)
+        yield f"http://127.0.0.1:{s.getsockname()[1]}/"
+
+
+@pytest.mark.parametrize("kind,reason", [("refused", "Connection refused"), ("silent", "timed out")])
+def test_fetch_from_an_unreachable_server_is_a_data_error(tmp_path, monkeypatch, kind, reason):
+    monkeypatch.setattr("zsrec_ray.data.fetch._TIMEOUT_S", 0.5)
+    with unreachable_server(kind) as url:
+        with pytest.raises(DataError, match=r"download of user_artists\.dat failed") as e:
+            fetch_dataset("lastfm", cache_dir=tmp_path / "cache", base_url=url, progress=False)
+    assert reason in str(e.value) and url in str(e.value)
+    assert list((tmp_path / "cache" / "lastfm").iterdir()) == []  # no partial file left behind
 
 
 def test_fetch_unknown_dataset(tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
+import random
 
 import numpy as np
 import pytest
@@ -15,6 +15,7 @@ from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.errors import ConfigError
 from zsrec_ray.features import FeatureSet, featurize, spectral_embeddings
 from zsrec_ray.features.cooccurrence import fit_kmeans
+from zsrec_ray.features.interaction import assign_edges
 
 ONE_HOT = ("activity", "cooc_size", "cooc_density")
 HISTOGRAMS = ("mainstream", "inter_size", "inter_density")
@@ -162,12 +163,33 @@ def test_cooccurrence_clusters_follow_planted_groups(planted):
 
 
 def test_one_domain_never_depends_on_another(planted):
-    # Inputs: one domain's interactions, the config, and how edges are assigned (no data).
-    assert list(inspect.signature(featurize).parameters) == ["train", "config", "assign"]
+    # A domain's features are a function of its own interactions and the config (seeded there), and
+    # the edge-assignment hook sees nothing but that domain: no state is carried between domains,
+    # the global RNGs play no part, and the ids' names do not matter.
     a = planted_interactions(n_users=120, n_items=60, n_groups=3, per_user=10, seed=1, name="a")
     first = featurize(a, SMALL_CFG)
     featurize(planted, SMALL_CFG)
+    featurize(planted, SMALL_CFG.model_copy(update={"seed": 7}))
+    np.random.seed(12345)
+    random.seed(12345)
+    np.random.random(1000)
     assert_same(first, featurize(a, SMALL_CFG))
+    renamed = Interactions(a.user, a.item, np.array([f"x{k}" for k in range(a.n_users)]),
+                           np.array([f"y{k}" for k in range(a.n_items)]), name="other-name")
+    assert_same(first, featurize(renamed, SMALL_CFG))
+
+    seen = []
+
+    def recording(model, user, item, user_emb, item_emb):
+        seen.append((user.copy(), item.copy(), user_emb.shape, item_emb.shape))
+        return assign_edges(model, user, item, user_emb, item_emb)
+
+    assert_same(first, featurize(a, SMALL_CFG, assign=recording))
+    x = a.to_csr().tocoo()
+    assert len(seen) == 1  # one call, with exactly this domain's distinct edges and embeddings
+    user, item, ushape, ishape = seen[0]
+    assert sorted(zip(user.tolist(), item.tolist())) == sorted(zip(x.row.tolist(), x.col.tolist()))
+    assert ushape == (a.n_users, SMALL_CFG.spectral.dim) and ishape == (a.n_items, SMALL_CFG.spectral.dim)
 
 
 def test_layout_depends_only_on_config(planted):

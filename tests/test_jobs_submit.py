@@ -5,6 +5,7 @@ The head runs in its own session and temp dir and is ended through its own proce
 machine, including the embedded one the rest of the test session uses.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -17,9 +18,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import wait_until
 from zsrec_ray.models.checkpoint import Checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
+#: Ceilings, not expected durations (a job takes a minute or two): on a loaded 2-core machine the
+#: head's start and each job may take many times longer than usual, and the test should still wait.
+HEAD_CEILING_S = 600
+JOB_CEILING_S = 900
 
 
 def free_port() -> int:
@@ -60,31 +66,64 @@ def ray_head(tmp_path):
          "--metrics-export-port", str(free_port()), "--temp-dir", str(temp), "--block"],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     address = f"http://127.0.0.1:{dash}"
+    env = {**env, "RAY_AUTH_MODE": "token"}
+
+    def head_answers() -> bool:
+        if head.poll() is not None:
+            pytest.fail(f"ray head exited with {head.returncode}: {(tmp_path / 'head.log').read_text()[-2000:]}")
+        return subprocess.run(["ray", "job", "list", "--address", address], env=env, capture_output=True,
+                              timeout=300).returncode == 0
+
     try:
-        deadline = time.time() + 120
-        while subprocess.run(["ray", "job", "list", "--address", address], env={**env, "RAY_AUTH_MODE": "token"},
-                             capture_output=True).returncode != 0:
-            if head.poll() is not None or time.time() > deadline:
-                pytest.fail(f"ray head did not start: {(tmp_path / 'head.log').read_text()[-2000:]}")
-            time.sleep(2)
-        yield address, {**env, "RAY_AUTH_MODE": "token"}
+        wait_until(head_answers, timeout=HEAD_CEILING_S, interval=2, what=f"the ray head at {address} to answer")
+        yield address, env
     finally:
         end_process_group(head)
         log.close()
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def submit(address: str, env: dict, *cmd: str) -> str:
-    deadline = time.time() + 180
-    while True:
-        out = subprocess.run(["ray", "job", "submit", "--address", address, "--working-dir", str(REPO), "--", *cmd],
-                             env=env, capture_output=True, text=True, timeout=900, cwd=REPO)
-        # The dashboard answers before the node's job agent is up (slow on a loaded machine).
-        if "No available agent" not in out.stdout + out.stderr or time.time() > deadline:
-            break
-        time.sleep(5)
-    assert out.returncode == 0 and "succeeded" in out.stdout + out.stderr, out.stdout[-3000:] + out.stderr[-3000:]
-    return out.stdout
+#: Run in a child with the head's environment (token auth) so that this process's Ray config stays
+#: untouched: submit the job (retrying while the node's job agent is not up yet: the dashboard
+#: answers first on a loaded machine), poll its status until it is terminal, then print one JSON
+#: line with the final status, the status message and the job's logs. Past the ceiling the job is
+#: stopped and reported as it stood.
+JOB_DRIVER = r"""
+import json, shlex, sys, time
+from ray.job_submission import JobSubmissionClient
+
+address, working_dir, ceiling, entrypoint = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]
+deadline = time.monotonic() + ceiling
+client = JobSubmissionClient(address)
+while True:
+    try:
+        job = client.submit_job(entrypoint=shlex.join(entrypoint), runtime_env={"working_dir": working_dir})
+        break
+    except RuntimeError as e:
+        if "No available agent" not in str(e) or time.monotonic() > deadline:
+            raise
+        time.sleep(2)
+status = client.get_job_status(job)
+while not status.is_terminal() and time.monotonic() < deadline:
+    time.sleep(2)
+    status = client.get_job_status(job)
+if not status.is_terminal():
+    client.stop_job(job)
+print(json.dumps({"job": job, "status": str(status.value), "message": client.get_job_info(job).message,
+                  "logs": client.get_job_logs(job)}))
+"""
+
+
+def run_job(address: str, env: dict, *cmd: str) -> str:
+    """Submit ``cmd`` as a job, wait for a terminal state (generous ceiling), and return its logs once
+    it SUCCEEDED; otherwise fail with its status, message and logs."""
+    out = subprocess.run([sys.executable, "-c", JOB_DRIVER, address, str(REPO), str(JOB_CEILING_S), *cmd], env=env,
+                         capture_output=True, text=True, timeout=JOB_CEILING_S + 300, cwd=REPO)
+    assert out.returncode == 0, f"job driver failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}"
+    job = json.loads(out.stdout.strip().splitlines()[-1])
+    assert job["status"] == "SUCCEEDED", (f"job {job['job']} ({' '.join(cmd)}) ended {job['status']}: "
+                                          f"{job['message']}\n--- job logs (tail) ---\n{job['logs'][-6000:]}")
+    return job["logs"]
 
 
 def test_featurize_and_pretrain_jobs_on_a_cluster(ray_head, tmp_path, data_dir):
@@ -97,10 +136,10 @@ def test_featurize_and_pretrain_jobs_on_a_cluster(ray_head, tmp_path, data_dir):
            "checkpoint": str(tmp_path / "model.pt")}
     path = tmp_path / "job.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    out = submit(address, env, "python", "jobs/featurize.py", "--config", str(path))
+    out = run_job(address, env, "python", "jobs/featurize.py", "--config", str(path))
     for name in ("ml-100k", "lastfm", "douban-movie"):
         assert (tmp_path / "store" / "domains" / f"{name}.json").is_file(), out[-2000:]
-    out = submit(address, env, "python", "jobs/pretrain.py", "--config", str(path))
+    out = run_job(address, env, "python", "jobs/pretrain.py", "--config", str(path))
     assert "2 Ray Train worker(s)" in out
     ck = Checkpoint.load(tmp_path / "model.pt")
     assert ck.metadata["sources"] == ["ml-100k", "lastfm"]

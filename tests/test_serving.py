@@ -2,14 +2,15 @@
 restart without re-featurizing, cold start, and a table of bad inputs that change nothing."""
 
 import json
+import os
 import socket
-import time
 
 import numpy as np
 import pytest
 import requests
 import torch
 
+from conftest import wait_until
 from zsrec_ray.config import DomainSpec, FeatureConfig, PairConfig, PretrainConfig, SpectralConfig
 from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.data.registry import load_split
@@ -72,16 +73,16 @@ def app(ray_session, checkpoint, tmp_path_factory):
             ray_session.kill(ray_session.get_actor(a["name"], namespace=a["namespace"]))
 
 
-def wait_ready(base, name, version=None, timeout=300):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        st = requests.get(f"{base}/v1/domains/{name}").json()
+def wait_ready(base, name, version=None, timeout=600):
+    """The domain's status once it is ready (at ``version`` when given); fails at once if it failed."""
+    def ready():
+        st = requests.get(f"{base}/v1/domains/{name}", timeout=60).json()
         if st["status"] == "failed":
             pytest.fail(f"featurization failed: {st['error']}")
-        if st["status"] == "ready" and (version is None or st["current_version"] == version):
-            return st
-        time.sleep(0.5)
-    pytest.fail(f"domain {name} not ready after {timeout} s")
+        return st if st["status"] == "ready" and (version is None or st["current_version"] == version) else None
+
+    return wait_until(ready, timeout=timeout, interval=0.5,
+                      what=f"domain {name!r} to be ready" + (f" at version {version}" if version else ""))
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +94,19 @@ def lastfm(app, lastfm_rows):
     return wait_ready(base, "lastfm")
 
 
-def offline_top(checkpoint, rows, users, k):
-    from zsrec_ray.models.checkpoint import Checkpoint
+@pytest.fixture(scope="module")
+def offline(checkpoint, lastfm_rows):
+    """The checkpoint fitted offline on the rows the app was given: (interactions, recommender)."""
     import pandas as pd
 
-    data = Interactions.from_frame(pd.DataFrame(rows).drop_duplicates(), "lastfm")
-    model = PretrainedRecommender(Checkpoint.load(checkpoint)).fit(data)
+    from zsrec_ray.models.checkpoint import Checkpoint
+
+    data = Interactions.from_frame(pd.DataFrame(lastfm_rows).drop_duplicates(), "lastfm")
+    return data, PretrainedRecommender(Checkpoint.load(checkpoint)).fit(data)
+
+
+def offline_top(offline, users, k):
+    data, model = offline
     uidx = [int(np.flatnonzero(data.user_ids.astype(str) == u)[0]) for u in users]
     scores = torch.from_numpy(model.score(np.array(uidx)))
     seen = data.to_csr()
@@ -108,11 +116,11 @@ def offline_top(checkpoint, rows, users, k):
     return [[str(data.item_ids[j]) for j in row] for row in top.indices.tolist()], top.values
 
 
-def test_recommendations_equal_offline_scoring(app, lastfm, lastfm_rows, checkpoint):
+def test_recommendations_equal_offline_scoring(app, lastfm, lastfm_rows, offline):
     base, _ = app
     assert lastfm["counts"]["users"] == 1859 and lastfm["current_version"] == 1
     users = sorted({r["user"] for r in lastfm_rows})[:5]
-    want_items, want_scores = offline_top(checkpoint, lastfm_rows, users, 10)
+    want_items, want_scores = offline_top(offline, users, 10)
     for u, items, scores in zip(users, want_items, want_scores):
         r = requests.post(f"{base}/v1/domains/lastfm/recommend", json={"user": u, "k": 10})
         assert r.status_code == 200, r.text
@@ -128,20 +136,41 @@ def test_recommendations_equal_offline_scoring(app, lastfm, lastfm_rows, checkpo
     assert batch[2]["items"] == cold["items"] and len(cold["items"]) == 10
 
 
-def test_score_and_cold_start(app, lastfm, lastfm_rows):
+def test_score_and_cold_start(app, lastfm, lastfm_rows, offline):
     base, _ = app
-    u, items = lastfm_rows[0]["user"], [lastfm_rows[0]["item"], lastfm_rows[5]["item"]]
-    got = requests.post(f"{base}/v1/domains/lastfm/score", json={"user": u, "items": items}).json()
-    rec = requests.post(f"{base}/v1/domains/lastfm/recommend",
-                        json={"user": u, "k": 100, "exclude_seen": False}).json()
+    data, model = offline
+    column = {str(x): j for j, x in enumerate(data.item_ids)}
+    u = lastfm_rows[0]["user"]
+    rec = requests.post(f"{base}/v1/domains/lastfm/recommend", json={"user": u, "k": 100, "exclude_seen": False}).json()
+    assert len(rec["items"]) == 100
+    # Items the user has seen (never in an exclude_seen ranking) and items of this ranking.
+    seen = [r["item"] for r in lastfm_rows if r["user"] == u][:3]
+    ranked = [rec["items"][0]["item"], rec["items"][57]["item"], rec["items"][99]["item"]]
+    items = seen + ranked
+    assert len(seen) == 3 and len(set(items)) == 6
+    r = requests.post(f"{base}/v1/domains/lastfm/score", json={"user": u, "items": items})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["cold_start"] is False and got["domain_version"] == 1
+    assert [s["item"] for s in got["scores"]] == items  # one score per item asked, in order
+    row = int(np.flatnonzero(data.user_ids.astype(str) == u)[0])
+    want = model.score(np.array([row]))[0][[column[i] for i in items]]
+    np.testing.assert_allclose([s["score"] for s in got["scores"]], want, rtol=1e-5, atol=1e-5)
     by_item = {x["item"]: x["score"] for x in rec["items"]}
-    for s in got["scores"]:
-        if s["item"] in by_item:
-            assert s["score"] == pytest.approx(by_item[s["item"]], abs=1e-5)
+    assert [s["score"] for s in got["scores"][3:]] == pytest.approx([by_item[i] for i in ranked], abs=1e-5)
+
+    # Cold start: an unknown user gets the offline cold-start ranking and scores, the same for all.
     cold = requests.post(f"{base}/v1/domains/lastfm/recommend", json={"user": "never-seen", "k": 5}).json()
     assert cold["cold_start"] is True and len(cold["items"]) == 5
+    want_idx, want_val = model.cold_recommend(5)
+    assert [x["item"] for x in cold["items"]] == [str(data.item_ids[j]) for j in want_idx]
+    np.testing.assert_allclose([x["score"] for x in cold["items"]], want_val, rtol=1e-5, atol=1e-5)
     cold2 = requests.post(f"{base}/v1/domains/lastfm/recommend", json={"user": "also-new", "k": 5}).json()
     assert [x["item"] for x in cold2["items"]] == [x["item"] for x in cold["items"]]  # one answer for all
+    got = requests.post(f"{base}/v1/domains/lastfm/score", json={"user": "never-seen", "items": items}).json()
+    assert got["cold_start"] is True and [s["item"] for s in got["scores"]] == items
+    np.testing.assert_allclose([s["score"] for s in got["scores"]], model.cold_scores()[[column[i] for i in items]],
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_append_switches_versions_and_restart_keeps_domains(app, lastfm, lastfm_rows, checkpoint):
@@ -257,6 +286,23 @@ def test_missing_checkpoint_fails_at_once_with_how_to(tmp_path):
         build_app({"checkpoint": str(tmp_path / "bad.pt"), "storage_dir": str(tmp_path)})
 
 
+REPLICA = "SERVE_REPLICA::zsrec#ZsrecAPI"
+
+
+def replica_pids(ray) -> dict[str, int]:
+    """The app's live replica actors, each asked for its PID: actor name -> PID."""
+    out = {}
+    for a in ray.util.list_named_actors(all_namespaces=True):
+        if not a["name"].startswith(REPLICA):
+            continue
+        try:
+            handle = ray.get_actor(a["name"], namespace=a["namespace"])
+            out[a["name"]] = ray.get(handle.__ray_call__.remote(lambda _: os.getpid()), timeout=60)
+        except (ValueError, ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            pass  # gone, or not answering: not a live replica
+    return out
+
+
 def test_two_replicas_killing_one_loses_no_retried_request(app, lastfm, lastfm_rows, checkpoint, ray_session):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -279,14 +325,35 @@ def test_two_replicas_killing_one_loses_no_retried_request(app, lastfm, lastfm_r
                 break
         return status
 
-    replicas = [a for a in ray_session.util.list_named_actors(all_namespaces=True)
-                if a["name"].startswith("SERVE_REPLICA::zsrec#ZsrecAPI")]
-    assert len(replicas) == 2
+    def two_running() -> bool:
+        app_status = serve.status().applications.get("zsrec")
+        if app_status is None:
+            return False
+        states = {str(getattr(k, "value", k)): n for k, n in app_status.deployments["ZsrecAPI"].replica_states.items()}
+        return str(getattr(app_status.status, "value", app_status.status)) == "RUNNING" and states.get("RUNNING") == 2
+
+    before = replica_pids(ray_session)
+    assert len(before) == 2 and len(set(before.values())) == 2, before
+    victim = sorted(before)[0]
+    namespace = {a["name"]: a["namespace"] for a in ray_session.util.list_named_actors(all_namespaces=True)}[victim]
     with ThreadPoolExecutor(4) as ex:
-        futures = [ex.submit(one, u) for u in users]
-        while sum(f.done() for f in futures) < 50:
-            time.sleep(0.05)
-        victim = replicas[0]
-        ray_session.kill(ray_session.get_actor(victim["name"], namespace=victim["namespace"]), no_restart=True)
-        statuses = [f.result() for f in futures]
-    assert sum(f == 200 for f in statuses) == len(users), {s: statuses.count(s) for s in set(statuses)}
+        warm = [ex.submit(one, u) for u in users[:50]]
+        wait_until(lambda: all(f.done() for f in warm), timeout=600, interval=0.2,
+                   what="the first 50 requests to be answered by the two replicas")
+        during = [ex.submit(one, u) for u in users[50:]]  # queued: sent while the victim dies
+        ray_session.kill(ray_session.get_actor(victim, namespace=namespace), no_restart=True)
+        pending_at_kill = sum(not f.done() for f in during)
+
+        # Serve replaces the victim: a new replica actor, in a new process, that answers.
+        def replaced() -> dict[str, int] | None:
+            now = replica_pids(ray_session)
+            fresh = len(now) == 2 and victim not in now and before[victim] not in now.values()
+            return now if fresh else None
+
+        after_pids = wait_until(replaced, timeout=600, interval=0.5, what=f"Serve to replace the killed {victim}")
+        wait_until(two_running, timeout=600, interval=0.5, what="the app to run two healthy replicas again")
+        after = [ex.submit(one, u) for u in users[:50]]  # served again by the two replicas
+        statuses = [f.result() for f in warm + during + after]
+    assert pending_at_kill > 0, "every request had been answered before the kill: the kill was not tested"
+    assert len(set(after_pids) - set(before)) == 1 and len(set(after_pids.values())) == 2, (before, after_pids)
+    assert statuses == [200] * len(statuses), {s: statuses.count(s) for s in set(statuses)}

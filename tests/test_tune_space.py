@@ -1,10 +1,9 @@
-"""The Tune search space is keyed by config paths and lands in the one config model the pretrain job runs;
-config overrides (the CLI's --set, Tune trials, ablation variants) go through one mechanism."""
+"""The Tune search space is keyed by config paths and lands in the one config model the pretrain job runs."""
 
 import pytest
 from pydantic import ValidationError
 
-from zsrec_ray.config import BaselinesConfig, SearchDomain, ZeroShotConfig, apply_overrides, parse_override
+from zsrec_ray.config import SearchDomain, ZeroShotConfig
 from zsrec_ray.distributed.tune import check_trials, search_space, trial_config
 from zsrec_ray.errors import ConfigError, ZsrecError
 
@@ -45,29 +44,6 @@ def test_the_space_rejects_unknown_paths_and_bad_domains():
         SearchDomain(choice=[1], uniform=(0, 1))
     with pytest.raises(ValidationError, match="low < high"):
         SearchDomain(loguniform=(1e-3, 1e-4))
-
-
-def test_overrides_parse_yaml_values_and_validate():
-    cfg = apply_overrides(ZeroShotConfig(), ["pretrain.epochs=5", "pairs.userknn=false", "sources=[a, b]",
-                                             "interpolation.alpha=0.25", "features.spectral.dim=16"])
-    assert (cfg.pretrain.epochs, cfg.pairs.userknn, cfg.sources) == (5, False, ["a", "b"])
-    assert cfg.interpolation.alpha == 0.25 and cfg.features.spectral.dim == 16
-    assert apply_overrides(cfg, {"pretrain.epochs": 7}).pretrain.epochs == 7
-    assert parse_override("target=ml-1m") == ("target", "ml-1m")
-    assert apply_overrides(BaselinesConfig(), ["model.itemknn.k=10"]).model.itemknn.k == 10
-
-
-def test_overrides_refuse_unknown_keys_bad_values_and_bad_syntax():
-    with pytest.raises(ConfigError, match=r"'epoch' is not a setting of pretrain; valid: .*epochs"):
-        apply_overrides(ZeroShotConfig(), ["pretrain.epoch=5"])
-    with pytest.raises(ConfigError, match="'nope' is not a setting of the top level"):
-        apply_overrides(ZeroShotConfig(), {"nope": 1})
-    with pytest.raises(ConfigError, match="not a setting of pretrain.epochs"):
-        apply_overrides(ZeroShotConfig(), ["pretrain.epochs.x=1"])
-    with pytest.raises(ConfigError, match="invalid override"):
-        apply_overrides(ZeroShotConfig(), ["pretrain.graph_frac=2"])
-    with pytest.raises(ConfigError, match="key.path=value"):
-        apply_overrides(ZeroShotConfig(), ["pretrain.epochs"])
 
 
 class _Result:

@@ -58,7 +58,7 @@ def baselines_config(args: argparse.Namespace) -> BaselinesConfig:
 
 
 def print_baselines(summary: dict, as_json: bool) -> None:
-    from zsrec_ray.experiments.report import format_table
+    from zsrec_ray.files import format_table
 
     if as_json:
         print(json.dumps(summary, indent=2, default=float))
@@ -73,7 +73,7 @@ def print_baselines(summary: dict, as_json: bool) -> None:
 
 def _cmd_baselines(args: argparse.Namespace) -> int:
     from zsrec_ray.experiments.baselines import run_dataset, summarize
-    from zsrec_ray.experiments.report import write_json
+    from zsrec_ray.files import write_json
 
     cfg = baselines_config(args)
     summary = summarize([run_dataset(cfg, d, progress=True) for d in cfg.datasets])
@@ -144,7 +144,7 @@ def _finished_results(cfg) -> list[dict]:
 
 
 def _cmd_zeroshot(args: argparse.Namespace) -> int:
-    from zsrec_ray.experiments.report import format_table, write_json
+    from zsrec_ray.files import format_table, write_json
     from zsrec_ray.experiments.zeroshot import run_leave_one_out, run_zeroshot
 
     cfg = zeroshot_config(args)
@@ -179,7 +179,7 @@ def _cmd_zeroshot(args: argparse.Namespace) -> int:
 
 
 def _cmd_interpolate(args: argparse.Namespace) -> int:
-    from zsrec_ray.experiments.report import format_table, write_json
+    from zsrec_ray.files import format_table, write_json
     from zsrec_ray.experiments.zeroshot import run_interpolation
 
     cfg = zeroshot_config(args)
@@ -202,7 +202,7 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
 
 def _cmd_ablation(args: argparse.Namespace) -> int:
     from zsrec_ray.experiments.ablation import run_ablation
-    from zsrec_ray.experiments.report import format_table, write_json
+    from zsrec_ray.files import format_table, write_json
 
     cfg = zeroshot_config(args)
     rows = run_ablation(cfg, args.variants, progress=True)
@@ -249,7 +249,7 @@ def add_ray_args(p: argparse.ArgumentParser, step: str) -> None:
 
 def print_step(result: dict, as_json: bool) -> None:
     """Tables for a Ray step's result (or the whole pipeline's)."""
-    from zsrec_ray.experiments.report import format_table
+    from zsrec_ray.files import format_table
 
     if as_json:
         print(json.dumps(result, indent=2, default=str))
@@ -282,7 +282,7 @@ def print_step(result: dict, as_json: bool) -> None:
 def _cmd_ray_step(args: argparse.Namespace) -> int:
     from zsrec_ray.distributed import pipeline as steps
     from zsrec_ray.distributed.runtime import ray_session
-    from zsrec_ray.experiments.report import write_json
+    from zsrec_ray.files import write_json
 
     cfg = _ray_config(args)
     # Ray Train's controller queries the state API, which needs the dashboard process.

@@ -14,6 +14,7 @@ from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.data.registry import list_datasets, load_interactions
 from zsrec_ray.data.stats import dataset_stats, plot_degree_distributions
 from zsrec_ray.errors import DataError, ZsrecError
+from zsrec_ray.files import format_table
 
 
 def add_data_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -92,16 +93,12 @@ def _report_failures(failed: dict[str, str]) -> None:
         print(f"{name}: FAILED: {reason}", file=sys.stderr)
 
 
-def _table(rows: dict[str, dict]) -> str:
-    header = ("dataset", "users", "items", "interactions", "density", "gini_user", "gini_item")
-    lines = [header] + [
-        (name, f"{s['users']:,}", f"{s['items']:,}", f"{s['interactions']:,}", f"{s['density']:.3e}",
-         f"{s['user_degree_gini']:.3f}", f"{s['item_degree_gini']:.3f}")
-        for name, s in rows.items()]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
-        for line in lines)
+def _table(stats: dict[str, dict]) -> str:
+    rows = [{"dataset": name, "users": f"{s['users']:,}", "items": f"{s['items']:,}",
+             "interactions": f"{s['interactions']:,}", "density": f"{s['density']:.3e}",
+             "gini_user": f"{s['user_degree_gini']:.3f}", "gini_item": f"{s['item_degree_gini']:.3f}"}
+            for name, s in stats.items()]
+    return format_table(rows)
 
 
 def run_stats(args: argparse.Namespace) -> int:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import requests
@@ -14,18 +12,10 @@ from tqdm import tqdm
 from zsrec_ray.config import default_cache_dir
 from zsrec_ray.data.registry import RemoteFile, get_dataset
 from zsrec_ray.errors import DataError
+from zsrec_ray.files import atomic_file, sha256_file
 
 _CHUNK = 1 << 16
 _TIMEOUT_S = 60
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def fetch_dataset(name: str, cache_dir: str | Path | None = None, base_url: str | None = None,
@@ -42,7 +32,7 @@ def fetch_dataset(name: str, cache_dir: str | Path | None = None, base_url: str 
     for remote in info.files:
         target = dest / remote.filename
         if target.is_file():
-            if sha256_of(target) == remote.sha256:
+            if sha256_file(target) == remote.sha256:
                 continue
             target.unlink()
         url = remote.url if base_url is None else f"{base_url.rstrip('/')}/{remote.filename}"
@@ -52,26 +42,23 @@ def fetch_dataset(name: str, cache_dir: str | Path | None = None, base_url: str 
 
 def _download(url: str, target: Path, remote: RemoteFile, progress: bool) -> None:
     """Stream ``url`` to a temporary file next to ``target``, check its hash, then rename it into place."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
     try:
-        h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, requests.get(url, stream=True, timeout=_TIMEOUT_S) as resp:
-            if resp.status_code != 200:
-                raise DataError(f"{url}: download of {remote.filename} failed: HTTP {resp.status_code} {resp.reason}")
-            total = int(resp.headers.get("content-length", 0)) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=remote.filename, file=sys.stderr,
-                      disable=not progress, leave=False) as bar:
-                for chunk in resp.iter_content(_CHUNK):
-                    out.write(chunk)
-                    h.update(chunk)
-                    bar.update(len(chunk))
-        actual = h.hexdigest()
-        if actual != remote.sha256:
-            raise DataError(f"{url}: sha256 mismatch for {remote.filename}: expected {remote.sha256}, got {actual}; "
-                            f"the download was discarded")
-        os.replace(tmp, target)
+        with atomic_file(target) as tmp:
+            h = hashlib.sha256()
+            with open(tmp, "wb") as out, requests.get(url, stream=True, timeout=_TIMEOUT_S) as resp:
+                if resp.status_code != 200:
+                    raise DataError(f"{url}: download of {remote.filename} failed: "
+                                    f"HTTP {resp.status_code} {resp.reason}")
+                total = int(resp.headers.get("content-length", 0)) or None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=remote.filename, file=sys.stderr,
+                          disable=not progress, leave=False) as bar:
+                    for chunk in resp.iter_content(_CHUNK):
+                        out.write(chunk)
+                        h.update(chunk)
+                        bar.update(len(chunk))
+            actual = h.hexdigest()
+            if actual != remote.sha256:
+                raise DataError(f"{url}: sha256 mismatch for {remote.filename}: expected {remote.sha256}, "
+                                f"got {actual}; the download was discarded")
     except requests.RequestException as e:
         raise DataError(f"{url}: download of {remote.filename} failed: {e}") from None
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -14,7 +14,7 @@ import io
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 import numpy as np
 import pandas as pd
@@ -127,18 +127,34 @@ def _select(df: pd.DataFrame, path: Path, mapping: Mapping[str, str], required: 
     return df[[f for f in mapping.values() if f in df.columns]].rename(columns={v: k for k, v in mapping.items()})
 
 
-def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
-    """A delimited file with a header line; blank lines are dropped and index label ``k`` is line ``k + 2``."""
+def _read_delimited(path: Path | BinaryIO, sep: str, name: object = None) -> pd.DataFrame:
+    """A delimited file (or binary buffer, called ``name`` in messages) with a header line; blank
+    lines are dropped and index label ``k`` is line ``k + 2``."""
+    name = path if name is None else name
     try:
         df = pd.read_csv(path, sep=sep, skip_blank_lines=False, compression="infer", dtype_backend="numpy_nullable")
     except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: file is empty") from None
+        raise DataError(f"{name}: file is empty") from None
     except pd.errors.ParserError as e:
-        raise DataError(f"{path}: cannot parse: {e}") from None
+        raise DataError(f"{name}: cannot parse: {e}") from None
     except (OSError, EOFError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot read: {e}") from None
+        raise DataError(f"{name}: cannot read: {e}") from None
     df.columns = [str(c).strip() for c in df.columns]
     return df.dropna(how="all")
+
+
+def _read_parquet(path: Path | BinaryIO, name: object = None) -> pd.DataFrame:
+    """A Parquet file (or binary buffer, called ``name`` in messages), column names as strings."""
+    import pyarrow as pa
+
+    name = path if name is None else name
+    try:
+        df = pd.read_parquet(path)
+    except (OSError, ValueError, TypeError, KeyError, NotImplementedError, pa.ArrowException) as e:
+        # damaged content surfaces as ArrowInvalid (a ValueError), OSError or a pandas-metadata error
+        raise DataError(f"{name}: cannot read Parquet: {e}") from None
+    df.columns = [str(c) for c in df.columns]
+    return df
 
 
 def _line(row: int) -> str:
@@ -314,13 +330,26 @@ def load_table(path: Path, columns: Mapping[str, str] | None = None, sep: str | 
     if path.suffix.lower() in (".parquet", ".pq"):
         if not path.is_file():
             raise MissingDataFile(f"{_describe_dir(path.parent)}: expected {path.name}")
-        try:
-            df = pd.read_parquet(path)
-        except (OSError, ValueError) as e:
-            raise DataError(f"{path}: cannot read Parquet: {e}") from None
-        df.columns = [str(c) for c in df.columns]
-        df = _select(df, path, columns, required)
+        df = _select(_read_parquet(path), path, columns, required)
         return _finish(df, path, lambda k: f"row {k + 1}", int_ids=False)
     path = resolve_file(path)
     df = _read_delimited(path, sep if sep is not None else _sep_for(path))
     return _row_finish(_select(df, path, columns, required), path, int_ids=False)
+
+
+#: Upload format -> separator (None: Parquet).
+_UPLOAD_SEPS = {"csv": ",", "tsv": "\t", "parquet": None}
+
+
+def read_upload(body: bytes, fmt: str) -> pd.DataFrame:
+    """The raw frame of an uploaded ``csv``, ``tsv`` or ``parquet`` body (header row / named
+    columns); empty or unparsable content raises DataError."""
+    if fmt not in _UPLOAD_SEPS:
+        raise DataError(f"unsupported upload format {fmt!r}; use one of {list(_UPLOAD_SEPS)}")
+    name = f"uploaded {fmt.upper()}"
+    if not body:
+        raise DataError(f"{name}: the body is empty")
+    sep = _UPLOAD_SEPS[fmt]
+    if sep is None:
+        return _read_parquet(io.BytesIO(body), name)
+    return _read_delimited(io.BytesIO(body), sep, name)

@@ -10,8 +10,6 @@ format); with ``max_failures`` a run whose worker dies restarts from the latest 
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import tempfile
 import time
 from pathlib import Path
@@ -61,13 +59,10 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     if resumed is not None:
         with resumed.as_directory() as d:
             trainer.load_state_dict(torch.load(Path(d) / STATE_FILE, weights_only=True))
+        if not trainer.done:
+            trainer.report.resumed_after.append(trainer.epoch)
         log.info("rank %d resumed after epoch %d", rank, trainer.epoch)
-    fault = loop_config.get("fault")
     while not trainer.done:
-        if fault and rank == fault["rank"] and trainer.epoch + 1 == fault["epoch"] \
-                and not Path(fault["marker"]).exists():
-            Path(fault["marker"]).write_text(str(os.getpid()))
-            os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the resume test
         row = trainer.step()
         metrics = {k: v for k, v in row.items() if isinstance(v, (int, float))}
         with tempfile.TemporaryDirectory() as d:
@@ -81,14 +76,13 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
 
 def pretrain_distributed(cfg: ZeroShotConfig, sources: list[str], store_uri: str, storage_path: str,
                          name: str = "pretrain", num_workers: int = 2, use_gpu: bool = False,
-                         max_failures: int = 2, fault: dict | None = None,
-                         cpus_per_worker: float = 1.0) -> tuple[Checkpoint, dict]:
+                         max_failures: int = 2, cpus_per_worker: float = 1.0) -> tuple[Checkpoint, dict]:
     """Run :func:`train_loop_per_worker` on ``num_workers`` Ray Train workers; returns the final core
     checkpoint (best epoch) and a report with the per-epoch history.
 
     ``storage_path`` (absolute path or URI) holds the run's checkpoints; a run started again with
-    the same ``storage_path`` and ``name`` resumes from its latest checkpoint. ``fault`` ({rank,
-    epoch, marker}) makes that worker kill itself once, before that epoch (for tests).
+    the same ``storage_path`` and ``name`` resumes from its latest checkpoint; the report's
+    ``resumed_after`` lists the epochs the run resumed after (worker failures or restarts).
     """
     import ray.train
     from ray.train.torch import TorchTrainer
@@ -96,8 +90,7 @@ def pretrain_distributed(cfg: ZeroShotConfig, sources: list[str], store_uri: str
     t0 = time.perf_counter()
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"config": cfg.model_dump_json(), "sources": list(sources), "store": store_uri,
-                           "fault": fault},
+        train_loop_config={"config": cfg.model_dump_json(), "sources": list(sources), "store": store_uri},
         scaling_config=ray.train.ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                                resources_per_worker={"CPU": cpus_per_worker}),
         run_config=ray.train.RunConfig(name=name, storage_path=absolute_uri(storage_path),

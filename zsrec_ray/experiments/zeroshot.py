@@ -19,6 +19,7 @@ from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.data.registry import domain_split
 from zsrec_ray.data.splits import Split
 from zsrec_ray.features.featurizer import caching_featurizer
+from zsrec_ray.files import write_json
 from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.models.pretrained import Featurizer, PretrainedRecommender
 from zsrec_ray.ranking.evaluator import evaluate
@@ -72,8 +73,7 @@ def baseline_row(cfg: ZeroShotConfig, split: Split, name: str, progress: bool = 
     model = build_model(name, cfg.model, progress=progress).fit(data, split.valid)
     res = evaluate(model, split, "test", ks=cfg.evaluation.ks, batch_size=cfg.evaluation.batch_size)
     row = {"model": name, **res.metrics, "users": res.n_users, "wall_s": time.perf_counter() - t0}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(row))
+    write_json(row, path)
     return row
 
 

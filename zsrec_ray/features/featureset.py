@@ -12,6 +12,7 @@ import numpy as np
 
 from zsrec_ray.config import FeatureConfig
 from zsrec_ray.errors import DataError
+from zsrec_ray.files import sha256_file
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -103,7 +104,7 @@ class FeatureSet:
         for name, mat in self._matrices().items():
             path = directory / f"{name}.parquet"
             _write_matrix(mat, path)
-            files[path.name] = _sha256(path)
+            files[path.name] = sha256_file(path)
         manifest = {
             "format_version": FORMAT_VERSION, "domain": self.domain, "schema": self.schema(),
             "config": self.config, "config_hash": self.config_hash, "data_hash": self.data_hash,
@@ -139,7 +140,7 @@ class FeatureSet:
             path = directory / fname
             if not path.is_file():
                 raise DataError(f"feature set file missing: {path}")
-            if _sha256(path) != digest:
+            if sha256_file(path) != digest:
                 raise DataError(f"feature set file is corrupt (checksum mismatch): {path}")
             mats[fname.removesuffix(".parquet")] = _read_matrix(path)
         for side in SIDES:
@@ -158,14 +159,6 @@ class FeatureSet:
                        timings=m.get("timings", {}), data_hash=m.get("data_hash"))
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(f"feature set manifest is corrupt: {manifest_path} ({e})") from None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _write_matrix(mat: np.ndarray, path: Path) -> None:

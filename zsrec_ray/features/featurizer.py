@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -20,6 +18,7 @@ from zsrec_ray.features.cooccurrence import cooccurrence_blocks
 from zsrec_ray.features.embeddings import node_embeddings
 from zsrec_ray.features.featureset import FeatureSet, config_hash
 from zsrec_ray.features.interaction import EdgeAssigner, assign_edges, interaction_blocks
+from zsrec_ray.files import atomic_dir
 
 
 def interactions_hash(train: Interactions) -> str:
@@ -121,19 +120,15 @@ def _featurize_locked(train: Interactions, config: FeatureConfig, cache_dir: Pat
     if cached is not None:
         return cached
     fs = (compute or featurize)(train, config)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
+    saved = False
     try:
-        fs.save(tmp)
-        if target.exists():
-            shutil.rmtree(target, ignore_errors=True)  # stale or invalid entry
-        try:
-            tmp.rename(target)
-        except OSError:
-            # Another process won the race: keep its entry if it is valid.
-            if load_valid(target, want_cfg, want_data) is None:
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_dir(target) as tmp:  # replaces a stale or invalid entry
+            fs.save(tmp)
+            saved = True
+    except OSError:
+        # The final rename failed: another process won the race; keep its entry if it is valid.
+        if not saved or load_valid(target, want_cfg, want_data) is None:
+            raise
     return fs
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import torch
 
 from zsrec_ray.config import FeatureConfig, PairConfig, PretrainConfig
 from zsrec_ray.errors import DataError
+from zsrec_ray.files import atomic_file
 from zsrec_ray.models.zeroshot_net import ZeroShotNet
 
 FORMAT_VERSION = 1
@@ -43,7 +42,6 @@ class Checkpoint:
     def save(self, path: str | Path) -> Path:
         """Write atomically (temp file, then rename)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "format_version": FORMAT_VERSION,
             "state_dict": self.net.state_dict(),
@@ -53,14 +51,8 @@ class Checkpoint:
             "feature_schema": json.dumps(_canon(self.feature_schema)),
             "metadata": json.dumps(self.metadata, default=str),
         }
-        fd, tmp = tempfile.mkstemp(prefix=".ckpt.", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_file(path) as tmp:
             torch.save(payload, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
     @classmethod

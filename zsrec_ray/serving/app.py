@@ -12,7 +12,6 @@ domain without featurizing again.
 import asyncio
 import hashlib
 import hmac
-import io
 import logging
 import os
 from pathlib import Path
@@ -24,6 +23,7 @@ from fastapi.responses import JSONResponse
 from ray import serve
 
 from zsrec_ray.config import ServeConfig
+from zsrec_ray.data.loaders import load_table, read_upload
 from zsrec_ray.errors import DataError
 from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.serving.domains import (DomainConflict, DomainIndex, DomainNotFound, DomainStore, check_name,
@@ -196,8 +196,7 @@ class ZsrecAPI:
             elif ctype in ("text/csv", "application/vnd.apache.parquet", "application/x-parquet"):
                 if not name:
                     raise HTTPException(422, "a CSV or Parquet upload needs ?name=")
-                reader = pd.read_csv if ctype == "text/csv" else pd.read_parquet
-                df = self._clean(reader(io.BytesIO(body)))
+                df = self._clean(read_upload(body, "csv" if ctype == "text/csv" else "parquet"))
             else:
                 raise HTTPException(415, f"unsupported content type {ctype!r}: use application/json, text/csv "
                                          "or application/vnd.apache.parquet")
@@ -215,10 +214,7 @@ class ZsrecAPI:
 
     def _read_path(self, path: str) -> pd.DataFrame:
         try:
-            if path.endswith(".parquet"):
-                df = pd.read_parquet(path)
-            else:
-                df = pd.read_csv(path, sep="\t" if path.endswith((".tsv", ".tsv.gz")) else ",")
+            df = load_table(Path(path), columns={"user": "user", "item": "item"})
         except Exception as e:
             raise HTTPException(422, f"cannot read {path!r}: {e}") from None
         return self._clean(df)

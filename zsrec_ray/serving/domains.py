@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.errors import DataError
 from zsrec_ray.features.featureset import FeatureSet
 from zsrec_ray.features.featurizer import featurize
+from zsrec_ray.files import atomic_dir, atomic_file
 from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.models.pretrained import PretrainedRecommender
 
@@ -96,20 +95,17 @@ class DomainStore:
 
     def write_meta(self, name: str, meta: dict) -> None:
         d = self._dir(name)
-        fd, tmp = tempfile.mkstemp(prefix=".meta.", dir=d)
-        with os.fdopen(fd, "w") as f:
-            json.dump({**meta, "updated": time.time()}, f, indent=1)
-        os.replace(tmp, d / "meta.json")
+        if not d.is_dir():  # deleted meanwhile: do not bring it back
+            raise FileNotFoundError(f"domain directory {d} does not exist")
+        with atomic_file(d / "meta.json") as tmp:
+            tmp.write_text(json.dumps({**meta, "updated": time.time()}, indent=1))
 
     def names(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if (p / "meta.json").is_file())
 
     def _write_version(self, name: str, version: int, df: pd.DataFrame) -> None:
-        vdir = self._dir(name) / f"v{version}"
-        tmp = Path(tempfile.mkdtemp(prefix=f".v{version}.", dir=self._dir(name)))
-        df.to_parquet(tmp / "interactions.parquet", index=False)
-        shutil.rmtree(vdir, ignore_errors=True)
-        tmp.rename(vdir)
+        with atomic_dir(self._dir(name) / f"v{version}") as tmp:
+            df.to_parquet(tmp / "interactions.parquet", index=False)
 
     def create(self, name: str, df: pd.DataFrame) -> dict:
         d = self._dir(name)
@@ -161,12 +157,8 @@ def featurize_version(store: DomainStore, name: str, version: int, checkpoint: C
         data = Interactions.from_frame(store.interactions(name, version), name)
         fs = featurize(data, checkpoint.features)
         checkpoint.check_schema(fs.schema())
-        out = store.features_dir(name, version)
-        tmp = out.parent / ".features.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        fs.save(tmp)
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)
+        with atomic_dir(store.features_dir(name, version)) as tmp:
+            fs.save(tmp)
     except Exception as e:  # recorded in meta, reported by GET /v1/domains/{name}
         meta = store.meta(name)
         if meta.get("pending_version") == version:

@@ -6,7 +6,7 @@ and exits 1 on an upward import, a cycle between packages, or Ray imported by th
 
 Layers, bottom to top (ARCHITECTURE.md)::
 
-    config, errors < data < features < ranking < models < training < experiments
+    config, errors, files < data < features < ranking < models < training < experiments
     < distributed, serving, tools < cli
 """
 
@@ -21,11 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Package (or top-level module) -> layer rank; imports may only go to a rank <= their own.
 LAYERS: dict[str, int] = {
-    "errors": 0, "config": 0, "data": 1, "features": 2, "ranking": 3, "models": 4, "training": 5,
+    "errors": 0, "config": 0, "files": 0, "data": 1, "features": 2, "ranking": 3, "models": 4, "training": 5,
     "experiments": 6, "distributed": 7, "serving": 7, "tools": 7, "cli": 8, "__init__": 8,
 }
 #: Packages that must never import Ray (plain core, testable without a cluster).
-NO_RAY = ("errors", "config", "data", "features", "ranking", "models", "training", "experiments")
+NO_RAY = ("errors", "config", "files", "data", "features", "ranking", "models", "training", "experiments")
 
 
 def unit_of(path: Path, root: Path = ROOT) -> str:

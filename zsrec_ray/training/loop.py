@@ -46,6 +46,7 @@ class TrainReport:
     seconds_to_best: float = 0.0
     seconds_per_epoch: float = 0.0
     history: list[dict] = field(default_factory=list)
+    resumed_after: list[int] = field(default_factory=list)  # epochs after which a run resumed from a checkpoint
 
     def to_dict(self) -> dict:
         return asdict(self)
