@@ -26,6 +26,7 @@ import requests
 from _common import load_average, machine, report
 
 TOKEN = "bench-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def free_port() -> int:
@@ -43,7 +44,7 @@ def load(url: str, users: list[str], n: int, concurrency: int, k: int) -> dict:
         s = getattr(local, "s", None) or requests.Session()
         local.s = s
         t0 = time.perf_counter()
-        r = s.post(url, json={"user": u, "k": k}, timeout=60)
+        r = s.post(url, json={"user": u, "k": k}, headers=AUTH, timeout=60)
         r.raise_for_status()
         return time.perf_counter() - t0
 
@@ -68,12 +69,13 @@ def bare_app(storage: Path, checkpoint: str, name: str, port: int):
 
     ck = Checkpoint.load(checkpoint)
     store = DomainStore(storage)
-    idx = DomainIndex.load(store, name, store.meta(name)["current_version"], ck)
+    meta = store.meta(name)
+    idx = DomainIndex.load(store, name, meta["current_version"], meta.get("generation"), ck)
     app = FastAPI()
 
     @app.post("/recommend")
     def recommend(req: RecommendRequest) -> dict:
-        return idx.recommend(ck.net, [str(req.user)], req.k, req.exclude_seen)[0]
+        return idx.recommend([str(req.user)], req.k, req.exclude_seen)[0]
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -116,9 +118,9 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             t0 = time.perf_counter()
             r = requests.post(f"{base}/v1/domains", json={"name": "bench", "interactions": rows},
-                              headers={"Authorization": f"Bearer {TOKEN}"}, timeout=300)
+                              headers=AUTH, timeout=300)
             r.raise_for_status()
-            while requests.get(f"{base}/v1/domains/bench").json()["status"] == "pending":
+            while requests.get(f"{base}/v1/domains/bench", headers=AUTH).json()["status"] == "pending":
                 time.sleep(0.2)
             ready_s = time.perf_counter() - t0
             served = load(f"{base}/v1/domains/bench/recommend", users, args.requests, args.concurrency, args.k)

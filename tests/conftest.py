@@ -86,3 +86,25 @@ def saved_figures(monkeypatch) -> list:
 
     monkeypatch.setattr(Figure, "savefig", savefig)
     return figures
+
+
+def ray_worker_pids(title: str) -> list[int]:
+    """PIDs of this session's live Ray worker processes whose process title contains ``title``
+    (e.g. ``ray::RayTrainWorker``): children of our raylet, so other clusters are never touched."""
+    from pathlib import Path
+
+    import ray
+
+    raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or title.encode() not in (proc / "cmdline").read_bytes():
+                continue
+            ppid = next(int(line.split()[1]) for line in (proc / "status").read_text().splitlines()
+                        if line.startswith("PPid:"))
+            if ppid == raylet:
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids

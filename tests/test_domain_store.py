@@ -18,7 +18,7 @@ def test_meta_written_by_another_process_is_seen(tmp_path):
     assert reader.meta("shop")["current_version"] == 1
     writer.append("shop", pd.DataFrame({"user": ["u3"], "item": ["c"]}))
     assert reader.meta("shop")["pending_version"] == 2
-    assert len(reader.interactions("shop", 2)) == 4
+    assert len(reader.interactions("shop", 2, reader.meta("shop")["generation"])) == 4
 
 
 def test_meta_is_a_fresh_copy_and_delete_is_seen(tmp_path):

@@ -101,6 +101,20 @@ def test_corrupt_or_missing_checkpoint(tmp_path):
         Checkpoint.load(tmp_path / "missing.pt")
 
 
+def test_flipped_weight_bytes_are_a_clear_error_not_wrong_weights(pair_ck, tmp_path):
+    ck, _ = pair_ck
+    path = ck.save(tmp_path / "ck.pt")
+    raw = bytearray(path.read_bytes())
+    weight = ck.net.user_tower[0].weight.detach().numpy().tobytes()
+    at = bytes(raw).find(weight)
+    assert at > 0, "the weight's bytes are stored verbatim in the file"
+    for i in range(at + 16, at + 416):  # inside the tensor data: the zip container stays valid
+        raw[i] ^= 0x5A
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="checkpoint is corrupt"):
+        Checkpoint.load(path)
+
+
 def test_feature_graph_and_positives_are_disjoint():
     sources, _ = splits()
     src = prepare_source(sources[0], FEAT, PAIRS, 0.8)

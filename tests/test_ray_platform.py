@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import wait_until
+from conftest import ray_worker_pids, wait_until
 from zsrec_ray.config import DomainSpec, ZeroShotConfig, apply_overrides, load_yaml
 from zsrec_ray.data.registry import load_split
 from zsrec_ray.features.featurizer import featurize
@@ -69,26 +69,6 @@ def test_featurize_skips_domains_already_in_the_store(store_cfg, data_dir):
     assert rows[0]["status"] == "skipped"
 
 
-def _train_worker_pids() -> list[int]:
-    """PIDs of this session's live Ray Train worker actors: children of our raylet whose process
-    title names the actor."""
-    import ray
-
-    raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if not proc.name.isdigit() or b"ray::RayTrainWorker" not in (proc / "cmdline").read_bytes():
-                continue
-            ppid = next(int(line.split()[1]) for line in (proc / "status").read_text().splitlines()
-                        if line.startswith("PPid:"))
-            if ppid == raylet:
-                pids.append(int(proc.name))
-        except OSError:
-            continue
-    return pids
-
-
 def test_two_worker_ddp_tracks_single_process_and_survives_a_killed_worker(store_cfg, tmp_path):
     """A worker is killed from outside (SIGKILL by PID) after the first checkpoint; the run resumes
     from it and finishes every epoch once."""
@@ -117,7 +97,7 @@ def test_two_worker_ddp_tracks_single_process_and_survives_a_killed_worker(store
     # earlier epochs are certainly registered with the controller once epoch 3 has been checkpointed
     wait_until(lambda: any(run_dir.rglob("epoch_0003")) or not thread.is_alive(), timeout=900,
                what="the third epoch's checkpoint")
-    victims = _train_worker_pids()
+    victims = ray_worker_pids("ray::RayTrainWorker")
     assert thread.is_alive() and len(victims) == 2, f"training ended or workers not found: {victims}, {out}"
     at_kill = sorted(p.name for p in run_dir.rglob("epoch_*"))
     os.kill(victims[-1], signal.SIGKILL)

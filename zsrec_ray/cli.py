@@ -306,6 +306,12 @@ def _cmd_ray_step(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from zsrec_ray.serving.launch import serve_config_file
+
+    return serve_config_file(args.config, args.address)
+
+
 RAY_STEPS = {
     "featurize": ("featurize source and target domains into the feature store (Ray Data)",
                   "One Ray task per domain (two side by side on a 2-core machine); edge-level work of large "
@@ -367,6 +373,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_zeroshot_args(p)
     p.add_argument("--variants", type=_csv, help="subset of the variants (default: all)")
     p.set_defaults(func=_cmd_ablation)
+    p = sub.add_parser("serve", help="run the Ray Serve app of serve_config.yaml after checking its settings",
+                       description="Checks the checkpoint (format and content digest), the token files and the "
+                                   "import dir first: a bad setting exits at once with one message (code 2), "
+                                   "before Ray starts. Then deploys the app (embedded local Ray unless --address) "
+                                   "and serves until interrupted.")
+    p.add_argument("--config", default="serve_config.yaml", help="Serve config file (default: serve_config.yaml)")
+    p.add_argument("--address", help="Ray cluster address (default: an embedded local Ray)")
+    p.set_defaults(func=_cmd_serve)
     for step, (short, long) in RAY_STEPS.items():
         p = sub.add_parser(step, help=short, description=long)
         add_ray_args(p, step)

@@ -354,14 +354,25 @@ class ZeroShotConfig(_Strict):
 
 
 class ServeConfig(_Strict):
-    """The Ray Serve app (`serve_config.yaml` passes these as the application's args)."""
+    """The Ray Serve app (`serve_config.yaml` passes these as the application's args).
+
+    Auth: write endpoints (register, append, delete) need the write token; read endpoints (list,
+    status, model, recommend, score) need the read token or the write token unless
+    ``protect_reads`` is false. ``/healthz`` and the OpenAPI docs are open.
+    """
 
     checkpoint: str = Field("runs/checkpoints/zsrec.pt", description="pretrained checkpoint to serve")
     storage_dir: str = Field("runs/serve", description="registered domains: interactions, features, status")
-    token_env: str = Field("ZSREC_API_TOKEN", description="environment variable holding the bearer token")
-    token_file: str | None = Field(None, description="file holding the bearer token (read if the variable is unset)")
-    protect_reads: bool = Field(False, description="also require the token on read endpoints")
-    max_request_bytes: int = Field(20_000_000, ge=1024, description="larger request bodies get 413")
+    token_env: str = Field("ZSREC_API_TOKEN", description="environment variable holding the write token")
+    token_file: str | None = Field(None, description="file holding the write token (read if the variable is unset)")
+    read_token_env: str = Field("ZSREC_READ_TOKEN", description="environment variable holding the read token")
+    read_token_file: str | None = Field(None, description="file holding the read token (read if the variable is unset)")
+    protect_reads: bool = Field(True, description="read endpoints need the read (or write) token; false opens them "
+                                                  "to anyone who can reach the server")
+    import_dir: str | None = Field(None, description="registrations may name a file by a path relative to this "
+                                                     "directory (symlinks resolved, must stay inside); None: off")
+    max_request_bytes: int = Field(20_000_000, ge=1024, description="larger registration/append bodies get 413")
+    max_query_bytes: int = Field(1_000_000, ge=1024, description="larger recommend/score/other bodies get 413")
     max_k: int = Field(1000, ge=1, description="largest k a recommendation may ask for")
     max_batch_users: int = Field(1000, ge=1, description="most users in one batch recommendation")
     min_interactions: int = Field(20, ge=1, description="smallest domain accepted (distinct interactions)")
@@ -370,7 +381,6 @@ class ServeConfig(_Strict):
     featurizer_cpus: float = Field(1.0, gt=0, description="CPUs of the long-lived featurization actor")
     batch_max_size: int = Field(32, ge=1, description="@serve.batch: requests scored together")
     batch_wait_s: float = Field(0.005, ge=0, description="@serve.batch: longest wait to fill a batch")
-
 
 M = TypeVar("M", bound=BaseModel)
 

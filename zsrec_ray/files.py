@@ -28,9 +28,18 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _sibling(path: Path) -> Path:
-    """A fresh hidden name next to ``path``."""
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+def _fresh_sibling(path: Path, make) -> Path:
+    """A new hidden entry next to ``path`` (parent created), made by ``make(tmp)``, which raises
+    FileExistsError when the name is taken."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(_TRIES):
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            make(tmp)
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name next to {path}")
 
 
 def _remove(path: Path) -> None:
@@ -48,16 +57,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     The temporary file gets the permissions a plain ``open(path, "w")`` would (the umask applies).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(_TRIES):
-        tmp = _sibling(path)
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise FileExistsError(f"no free temporary name next to {path}")
+    tmp = _fresh_sibling(path, lambda t: os.close(os.open(t, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)))
     try:
         yield tmp
         os.replace(tmp, path)
@@ -71,16 +71,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     existing ``path`` is removed and the directory renamed to ``path``; on an exception (including
     a failed rename) the temporary directory is removed and the exception propagates."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(_TRIES):
-        tmp = _sibling(path)
-        try:
-            tmp.mkdir()
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise FileExistsError(f"no free temporary name next to {path}")
+    tmp = _fresh_sibling(path, Path.mkdir)
     try:
         yield tmp
         if path.exists() or path.is_symlink():

@@ -1,7 +1,9 @@
-"""Checkpoint = weights + model config + feature schema; loaded with ``weights_only=True``."""
+"""Checkpoint = weights + model config + feature schema + a content digest; loaded with
+``weights_only=True``, the digest checked on load so flipped bytes are an error, not wrong weights."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +15,7 @@ from zsrec_ray.errors import DataError
 from zsrec_ray.files import atomic_file
 from zsrec_ray.models.zeroshot_net import ZeroShotNet
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Checkpoint:
             "feature_schema": json.dumps(_canon(self.feature_schema)),
             "metadata": json.dumps(self.metadata, default=str),
         }
+        payload["digest"] = content_digest(payload)
         with atomic_file(path) as tmp:
             torch.save(payload, tmp)
         return path
@@ -63,7 +66,11 @@ class Checkpoint:
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
             if payload.get("format_version") != FORMAT_VERSION:
-                raise DataError(f"{path}: unsupported checkpoint format {payload.get('format_version')!r}")
+                raise DataError(f"{path}: unsupported checkpoint format {payload.get('format_version')!r} "
+                                f"(this version reads format {FORMAT_VERSION}); pretrain it again")
+            if payload.get("digest") != content_digest(payload):
+                raise DataError(f"{path}: checkpoint is corrupt (its content digest does not match; the file was "
+                                "damaged or modified after it was written)")
             pretrain = PretrainConfig.model_validate_json(payload["pretrain"])
             features = FeatureConfig.model_validate_json(payload["features"])
             pairs = PairConfig.model_validate_json(payload["pairs"])
@@ -77,6 +84,23 @@ class Checkpoint:
             raise DataError(f"{path}: not a valid zsrec checkpoint ({type(e).__name__}: {e})") from None
         net.eval()
         return cls(net, pretrain, features, pairs, schema, metadata)
+
+
+def content_digest(payload: dict) -> str:
+    """sha256 over every field of a checkpoint payload but the digest itself: tensors by name,
+    dtype, shape and bytes, strings as UTF-8."""
+    h = hashlib.sha256()
+    for key in sorted(k for k in payload if k != "digest"):
+        value = payload[key]
+        h.update(key.encode() + b"\0")
+        if key == "state_dict":
+            for name in sorted(value):
+                t = value[name].detach().cpu().contiguous()
+                h.update(f"{name}|{t.dtype}|{tuple(t.shape)}\0".encode())
+                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            h.update(str(value).encode() + b"\0")
+    return h.hexdigest()
 
 
 def _canon(schema: dict) -> dict:

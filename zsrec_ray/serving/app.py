@@ -12,19 +12,22 @@ domain without featurizing again.
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
 import ray
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from ray import serve
+from ray.serve.exceptions import RayServeException
 
 from zsrec_ray.config import ServeConfig
 from zsrec_ray.data.loaders import load_table, read_upload
-from zsrec_ray.errors import DataError
+from zsrec_ray.errors import ConfigError, DataError
 from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.serving.domains import (DomainConflict, DomainIndex, DomainNotFound, DomainStore, check_name,
                                        clean_frame, featurize_version)
@@ -52,11 +55,41 @@ def load_checkpoint(path: str) -> Checkpoint:
         raise RuntimeError(f"checkpoint {p.resolve()} cannot be loaded ({e}): {HOW_TO_CHECKPOINT}") from None
 
 
-def read_token(cfg: ServeConfig) -> str | None:
-    token = os.environ.get(cfg.token_env)
-    if not token and cfg.token_file:
-        token = Path(cfg.token_file).expanduser().read_text().strip()
+def _token(env: str, file: str | None, what: str) -> str | None:
+    token = os.environ.get(env)
+    if not token and file:
+        p = Path(file).expanduser()
+        try:
+            token = p.read_text().strip()
+        except OSError as e:
+            raise ConfigError(f"the {what} token file {p} cannot be read ({e.strerror or e}); fix `{what}_file` "
+                              f"in serve_config.yaml or set ${env}") from None
+        if not token:
+            raise ConfigError(f"the {what} token file {p} is empty")
     return token or None
+
+
+def read_tokens(cfg: ServeConfig) -> tuple[str | None, str | None]:
+    """(write token, read token); a configured token file that is missing or empty is an error."""
+    return (_token(cfg.token_env, cfg.token_file, "token"),
+            _token(cfg.read_token_env, cfg.read_token_file, "read_token"))
+
+
+def check_settings(cfg: ServeConfig) -> None:
+    """Everything that can make the app unusable, checked before any replica starts: the
+    checkpoint loads (digest included), token files are readable, the import dir exists."""
+    load_checkpoint(cfg.checkpoint)
+    read_tokens(cfg)
+    if cfg.import_dir is not None and not Path(cfg.import_dir).expanduser().is_dir():
+        raise ConfigError(f"import_dir {cfg.import_dir} is not a directory")
+
+
+def featurizer_handle(cfg: ServeConfig, store: DomainStore):
+    """The app's one featurizer actor: got if it exists, created otherwise (also after it died)."""
+    ck_abs = str(Path(cfg.checkpoint).expanduser().resolve())
+    return FeaturizerWorker.options(
+        name=featurizer_name(ck_abs, str(store.root)), get_if_exists=True, lifetime="detached",
+        num_cpus=cfg.featurizer_cpus).remote(ck_abs, str(store.root.parent))
 
 
 @ray.remote(max_restarts=-1, max_task_retries=-1)
@@ -67,14 +100,8 @@ class FeaturizerWorker:
         self.checkpoint = Checkpoint.load(checkpoint)
         self.store = DomainStore(storage_dir)
 
-    def featurize(self, name: str, version: int) -> dict:
-        try:
-            meta = self.store.meta(name)
-        except DomainNotFound:
-            return {}
-        if meta.get("pending_version") != version:  # done already, or superseded
-            return meta
-        return featurize_version(self.store, name, version, self.checkpoint)
+    def featurize(self, name: str, version: int, generation: str | None) -> dict:
+        return featurize_version(self.store, name, version, generation, self.checkpoint)
 
 
 def featurizer_name(checkpoint: str, storage_root: str) -> str:
@@ -82,6 +109,89 @@ def featurizer_name(checkpoint: str, storage_root: str) -> str:
     the checkpoint and storage paths), so replicas share one actor instead of each making its own."""
     digest = hashlib.sha256(f"{checkpoint}\0{storage_root}".encode()).hexdigest()[:16]
     return f"zsrec-featurizer-{digest}"
+
+
+#: Endpoints whose bodies are interaction tables (max_request_bytes); every other body gets max_query_bytes.
+TABLE_ENDPOINTS = re.compile(r"^/v1/domains(/[^/]+/interactions)?/?$")
+_DEFAULTS = ServeConfig()
+
+
+def read_auth(request: Request) -> None:
+    """Dependency of the read endpoints with a JSON body: the token is checked before the body is
+    validated, so an unauthenticated caller learns nothing from validation errors."""
+    serve.get_replica_context().servable_object._auth(request, write=False)
+
+
+def body_limits() -> tuple[int, int]:
+    """(table, query) body limits of the replica serving this request, from its ServeConfig (the
+    defaults outside a replica). Looked up per request: Serve runs a pickled copy of the deployment
+    class whose globals are copies, so module state set in its constructor never reaches this module."""
+    try:
+        cfg = serve.get_replica_context().servable_object.cfg
+    except (RayServeException, AttributeError):
+        cfg = _DEFAULTS
+    return cfg.max_request_bytes, cfg.max_query_bytes
+
+
+class BodyLimit:
+    """ASGI middleware: every request body is bounded before anything parses it (413 above the
+    limit, by Content-Length or by counting a streamed body)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path, root = scope.get("path", ""), scope.get("root_path", "")
+        if root and path.startswith(root):  # Serve keeps a route prefix in both: match the app's own path
+            path = path[len(root):]
+        table = scope.get("method") == "POST" and TABLE_ENDPOINTS.match(path)
+        table_limit, query_limit = body_limits()
+        limit = table_limit if table else query_limit
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:
+            return await _too_large(send, limit)
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            body += message.get("body", b"")
+            if len(body) > limit:
+                return await _too_large(send, limit)
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _too_large(send, limit: int) -> None:
+    payload = json.dumps({"detail": f"request body over {limit} bytes"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+# Everything on `api` (middleware, exception handlers) must be added before `@serve.ingress(api)`
+# below: it freezes a copy of the app, and what is added later never reaches the replicas.
+api.add_middleware(BodyLimit)
+
+
+@api.exception_handler(DataError)
+async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+
+def _done(ref) -> bool:
+    return bool(ray.wait([ref], timeout=0)[0])
 
 
 def _status(meta: dict) -> dict:
@@ -96,13 +206,11 @@ class ZsrecAPI:
         self.cfg = ServeConfig.model_validate(settings)
         self.checkpoint = load_checkpoint(self.cfg.checkpoint)
         self.store = DomainStore(self.cfg.storage_dir)
-        self.token = read_token(self.cfg)
+        self.token, self.read_token = read_tokens(self.cfg)
+        self.import_dir = Path(self.cfg.import_dir).expanduser().resolve() if self.cfg.import_dir else None
         self.indexes: dict[str, DomainIndex] = {}
-        ck_abs = str(Path(self.cfg.checkpoint).expanduser().resolve())
-        self.featurizer = FeaturizerWorker.options(
-            name=featurizer_name(ck_abs, str(self.store.root)), get_if_exists=True,
-            lifetime="detached", num_cpus=self.cfg.featurizer_cpus).remote(ck_abs, str(self.store.root.parent))
-        self.inflight: dict[tuple[str, int], ray.ObjectRef] = {}
+        self.featurizer = featurizer_handle(self.cfg, self.store)
+        self.inflight: dict[tuple[str, int, str | None], ray.ObjectRef] = {}
         self._resume_pending()
         self._recommend_batch.set_max_batch_size(self.cfg.batch_max_size)
         self._recommend_batch.set_batch_wait_timeout_s(self.cfg.batch_wait_s)
@@ -113,30 +221,50 @@ class ZsrecAPI:
         for name in self.store.names():
             meta = self.store.meta(name)
             if meta.get("pending_version"):
-                self._submit(name, meta["pending_version"])
+                self._submit(name, meta["pending_version"], meta.get("generation"))
 
-    def _submit(self, name: str, version: int) -> None:
-        self.inflight[(name, version)] = self.featurizer.featurize.remote(name, version)
+    def _submit(self, name: str, version: int, generation: str | None) -> None:
+        """Hand a version to the featurizer; a featurizer that died is replaced (same name)."""
+        try:
+            ref = self.featurizer.featurize.remote(name, version, generation)
+        except ray.exceptions.RayActorError:
+            self.featurizer = featurizer_handle(self.cfg, self.store)
+            ref = self.featurizer.featurize.remote(name, version, generation)
+        self.inflight[(name, version, generation)] = ref
+
+    def _check_inflight(self) -> None:
+        """Forget finished featurizations; resubmit those whose featurizer died (it is replaced by
+        a new actor of the same name)."""
+        for key, ref in list(self.inflight.items()):
+            if not _done(ref):
+                continue
+            del self.inflight[key]
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayActorError:
+                log.warning("the featurizer died while featurizing %s; starting a new one", key)
+                self.featurizer = featurizer_handle(self.cfg, self.store)
+                self._submit(*key)
+            except Exception:
+                log.exception("featurizing %s failed", key)
 
     def _auth(self, request: Request, write: bool) -> None:
+        """Write endpoints need the write token; reads need the read or write token unless
+        ``protect_reads`` is off."""
         if not write and not self.cfg.protect_reads:
             return
-        if self.token is None:
-            raise HTTPException(403, f"no API token is configured (set ${self.cfg.token_env} or token_file)")
+        accepted = [t for t in (self.token, None if write else self.read_token) if t]
+        if not accepted:
+            raise HTTPException(403, "no API token is configured for this endpoint")
         header = request.headers.get("authorization", "")
         if not header.lower().startswith("bearer "):
             raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        if not hmac.compare_digest(header[7:].strip().encode(), self.token.encode()):
+        given = header[7:].strip().encode()
+        if not any(hmac.compare_digest(given, t.encode()) for t in accepted):
             raise HTTPException(403, "invalid token")
 
     async def _body(self, request: Request) -> bytes:
-        size = request.headers.get("content-length")
-        if size is not None and size.isdigit() and int(size) > self.cfg.max_request_bytes:
-            raise HTTPException(413, f"request body over {self.cfg.max_request_bytes} bytes")
-        body = await request.body()
-        if len(body) > self.cfg.max_request_bytes:
-            raise HTTPException(413, f"request body over {self.cfg.max_request_bytes} bytes")
-        return body
+        return await request.body()  # size already bounded by the BodyLimit middleware
 
     def _meta(self, name: str) -> dict:
         try:
@@ -151,10 +279,11 @@ class ZsrecAPI:
         if version is None:
             raise HTTPException(409, f"domain {name!r} is {meta['status']}" +
                                 (f": {meta['error']}" if meta.get("error") else "; poll its status URL"))
+        gen = meta.get("generation")
         idx = self.indexes.get(name)
-        if idx is None or idx.version != version:
-            idx = DomainIndex.load(self.store, name, version, self.checkpoint)
-            self.indexes[name] = idx  # atomic switch to the new version
+        if idx is None or (idx.generation, idx.version) != (gen, version):
+            idx = DomainIndex.load(self.store, name, version, gen, self.checkpoint)
+            self.indexes[name] = idx  # atomic switch to the new version (or registration)
         return idx
 
     def _frame(self, rows) -> pd.DataFrame:
@@ -168,13 +297,13 @@ class ZsrecAPI:
     # ------------------------------------------------------------------ endpoints
     @api.get("/healthz")
     def healthz(self) -> dict:
-        return {"status": "ok", "domains": len(self.store.names())}
+        return {"status": "ok"}
 
     @api.get("/v1/model")
     def model(self, request: Request) -> dict:
         self._auth(request, write=False)
         ck = self.checkpoint
-        return {"checkpoint": str(Path(self.cfg.checkpoint).expanduser().resolve()), "model": ck.pretrain.model,
+        return {"checkpoint": Path(self.cfg.checkpoint).name, "model": ck.pretrain.model,
                 "feature_schema": ck.feature_schema, "pair_features": ck.pair_names,
                 "config": {"features": ck.features.model_dump(), "pairs": ck.pairs.model_dump(),
                            "pretrain": ck.pretrain.model_dump()},
@@ -192,7 +321,7 @@ class ZsrecAPI:
                 name = req.name
                 if (req.interactions is None) == (req.path is None):
                     raise HTTPException(422, "give exactly one of 'interactions' and 'path'")
-                df = self._frame(req.interactions) if req.interactions is not None else self._read_path(req.path)
+                df = self._frame(req.interactions) if req.interactions is not None else self._import(req.path)
             elif ctype in ("text/csv", "application/vnd.apache.parquet", "application/x-parquet"):
                 if not name:
                     raise HTTPException(422, "a CSV or Parquet upload needs ?name=")
@@ -209,14 +338,31 @@ class ZsrecAPI:
             meta = self.store.create(name, df)
         except DomainConflict as e:
             raise HTTPException(409, str(e)) from None
-        self._submit(name, 1)
+        self._submit(name, 1, meta["generation"])
         return {**_status(meta), "version": 1}
 
-    def _read_path(self, path: str) -> pd.DataFrame:
+    def _import(self, path: str) -> pd.DataFrame:
+        """A file under ``import_dir`` named by a relative path; anything else (absolute paths
+        outside it, ``..``, symlinks leading out, URLs, other schemes, missing files) gets the same
+        answer, which does not say whether the path exists."""
+        refused = HTTPException(422, "path is not an importable file: give a CSV/TSV/Parquet file relative to "
+                                     "the server's import directory")
+        if self.import_dir is None:
+            raise HTTPException(403, "server-side imports are disabled (no import_dir is configured); upload "
+                                     "the interactions instead")
+        if not isinstance(path, str) or not path or "\0" in path or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", path):
+            raise refused
         try:
-            df = load_table(Path(path), columns={"user": "user", "item": "item"})
-        except Exception as e:
-            raise HTTPException(422, f"cannot read {path!r}: {e}") from None
+            target = (self.import_dir / path).resolve()
+            if not target.is_relative_to(self.import_dir) or not target.is_file():
+                raise refused
+        except (OSError, RuntimeError, ValueError):  # a name too long, a symlink loop, no permission
+            raise refused from None
+        try:
+            df = load_table(target, columns={"user": "user", "item": "item"})
+        except Exception:
+            raise HTTPException(422, "path could not be read as a CSV/TSV/Parquet table with columns user and "
+                                     "item") from None
         return self._clean(df)
 
     def _clean(self, df: pd.DataFrame) -> pd.DataFrame:
@@ -233,6 +379,7 @@ class ZsrecAPI:
     @api.get("/v1/domains/{name}")
     def domain(self, name: str, request: Request) -> dict:
         self._auth(request, write=False)
+        self._check_inflight()
         return _status(self._meta(name))
 
     @api.delete("/v1/domains/{name}", status_code=204)
@@ -259,30 +406,28 @@ class ZsrecAPI:
             meta = self.store.append(name, df)
         except (DataError, DomainConflict) as e:
             raise HTTPException(422 if isinstance(e, DataError) else 409, str(e)) from None
-        self._submit(name, meta["pending_version"])
+        self._submit(name, meta["pending_version"], meta.get("generation"))
         return {**_status(meta), "version": meta["pending_version"]}
 
-    @api.post("/v1/domains/{name}/recommend", response_model=Recommendation)
-    async def recommend(self, name: str, req: RecommendRequest, request: Request) -> dict:
-        self._auth(request, write=False)
+    @api.post("/v1/domains/{name}/recommend", response_model=Recommendation, dependencies=[Depends(read_auth)])
+    async def recommend(self, name: str, req: RecommendRequest) -> dict:
         self._check_k(req.k)
         self._index(name)  # 404 / 409 before batching
         out = await self._recommend_batch((name, str(req.user), req.k, req.exclude_seen))
         if isinstance(out, Exception):
-            raise HTTPException(500, f"scoring failed: {out}")
+            log.error("scoring %s failed: %r", name, out)
+            raise HTTPException(500, "scoring failed; the server log has the details")
         return out
 
-    @api.post("/v1/domains/{name}/recommend/batch", response_model=list[Recommendation])
-    def recommend_many(self, name: str, req: BatchRecommendRequest, request: Request) -> list[dict]:
-        self._auth(request, write=False)
+    @api.post("/v1/domains/{name}/recommend/batch", response_model=list[Recommendation], dependencies=[Depends(read_auth)])
+    def recommend_many(self, name: str, req: BatchRecommendRequest) -> list[dict]:
         self._check_k(req.k)
         if len(req.users) > self.cfg.max_batch_users:
             raise HTTPException(422, f"at most {self.cfg.max_batch_users} users per batch")
         return self._index(name).recommend([str(u) for u in req.users], req.k, req.exclude_seen)
 
-    @api.post("/v1/domains/{name}/score", response_model=Scores)
-    def score(self, name: str, req: ScoreRequest, request: Request) -> dict:
-        self._auth(request, write=False)
+    @api.post("/v1/domains/{name}/score", response_model=Scores, dependencies=[Depends(read_auth)])
+    def score(self, name: str, req: ScoreRequest) -> dict:
         if len(req.items) > self.cfg.max_k:
             raise HTTPException(422, f"at most {self.cfg.max_k} items per request")
         try:
@@ -312,12 +457,8 @@ class ZsrecAPI:
 
 
 def build_app(args: dict) -> serve.Application:
-    """Application builder for `serve run` / `serve deploy` (``args``: a ServeConfig)."""
+    """Application builder for `zsrec serve`, `serve run` / `serve deploy` (``args``: a ServeConfig);
+    bad settings raise before any replica starts."""
     cfg = ServeConfig.model_validate(args or {})
-    load_checkpoint(cfg.checkpoint)  # fail fast, before any replica starts
+    check_settings(cfg)
     return ZsrecAPI.bind(cfg.model_dump())
-
-
-@api.exception_handler(DataError)
-async def _data_error(request: Request, exc: DataError) -> JSONResponse:
-    return JSONResponse(status_code=422, content={"detail": str(exc)})

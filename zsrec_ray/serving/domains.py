@@ -2,13 +2,18 @@
 
 Layout (``<storage>/domains/<name>/``)::
 
-    meta.json                     status, current (serving) version, pending version, counts, errors
-    v<N>/interactions.parquet     every interaction of version N (user, item as strings)
-    v<N>/features/                the FeatureSet of version N (Parquet + manifest)
+    meta.json                        status, generation, current (serving) version, pending version,
+                                     counts, errors
+    v<N>.<gen>/interactions.parquet  every interaction of version N (user, item as strings)
+    v<N>.<gen>/features/             the FeatureSet of version N (Parquet + manifest)
 
 A version is written in full before it is acknowledged, and becomes the serving one only once its
 features are stored (``meta.json`` is replaced atomically), so an append never interrupts
-serving and a restart finds every acknowledged version on disk. Plain Python; no Ray.
+serving and a restart finds every acknowledged version on disk. Only the serving and the pending
+version are kept. Every registration gets a new generation id: a featurization started for a
+deleted registration can never publish into a newer one of the same name. Read-modify-write
+of a domain's meta happens under a per-name file lock (replicas and the featurizer are separate
+processes). Plain Python; no Ray.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import json
 import re
 import shutil
 import time
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +40,7 @@ from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.models.pretrained import PretrainedRecommender
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+VERSION_DIR = re.compile(r"^v\d+(\.[0-9a-f]+)?$")
 
 
 class DomainNotFound(KeyError):
@@ -77,6 +85,18 @@ class DomainStore:
     def _dir(self, name: str) -> Path:
         return self.root / check_name(name)
 
+    @contextmanager
+    def locked(self, name: str):
+        """Exclusive access to ``name``'s meta across processes (the lock file lives outside the
+        domain's directory, so a delete does not remove it)."""
+        from filelock import FileLock
+
+        with FileLock(str(self.root / f".{check_name(name)}.lock")):
+            yield
+
+    def _vdir(self, name: str, version: int, generation: str | None) -> Path:
+        return self._dir(name) / (f"v{version}.{generation}" if generation else f"v{version}")
+
     def meta(self, name: str) -> dict:
         """The domain's meta (a fresh dict). Parsed once per file version: every write replaces the
         file (new inode), so a stat tells whether another process changed it since."""
@@ -103,81 +123,140 @@ class DomainStore:
     def names(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if (p / "meta.json").is_file())
 
-    def _write_version(self, name: str, version: int, df: pd.DataFrame) -> None:
-        with atomic_dir(self._dir(name) / f"v{version}") as tmp:
+    def _write_version(self, name: str, version: int, generation: str, df: pd.DataFrame) -> None:
+        with atomic_dir(self._vdir(name, version, generation)) as tmp:
             df.to_parquet(tmp / "interactions.parquet", index=False)
 
     def create(self, name: str, df: pd.DataFrame) -> dict:
-        d = self._dir(name)
-        try:
-            d.mkdir()
-        except FileExistsError:
+        with self.locked(name):
+            d = self._dir(name)
             if (d / "meta.json").is_file():
-                raise DomainConflict(f"domain {name!r} already exists; append interactions or delete it first") \
-                    from None
-        self._write_version(name, 1, df)
-        meta = {"name": name, "status": "pending", "current_version": None, "pending_version": 1, "error": None,
-                "created": time.time(), "counts": None}
-        self.write_meta(name, meta)
-        return meta
+                raise DomainConflict(f"domain {name!r} already exists; append interactions or delete it first")
+            shutil.rmtree(d, ignore_errors=True)  # leftovers of an unacknowledged registration
+            d.mkdir()
+            generation = uuid.uuid4().hex[:12]
+            self._write_version(name, 1, generation, df)
+            meta = {"name": name, "status": "pending", "generation": generation, "current_version": None,
+                    "pending_version": 1, "error": None, "created": time.time(), "counts": None}
+            self.write_meta(name, meta)
+            return meta
 
     def append(self, name: str, df: pd.DataFrame) -> dict:
-        meta = self.meta(name)
-        base = meta["pending_version"] or meta["current_version"]
-        if base is None:
-            raise DomainConflict(f"domain {name!r} failed to featurize ({meta['error']}); delete and register it again")
-        old = self.interactions(name, base)
-        merged = pd.concat([old, df], ignore_index=True).drop_duplicates(ignore_index=True)
-        version = max(base, meta["current_version"] or 0) + 1
-        self._write_version(name, version, merged)
-        meta.update(pending_version=version, error=None)
-        self.write_meta(name, meta)
-        return meta
+        with self.locked(name):
+            meta = self.meta(name)
+            base = meta["pending_version"] or meta["current_version"]
+            if base is None:
+                raise DomainConflict(f"domain {name!r} failed to featurize ({meta['error']}); delete and register "
+                                     "it again")
+            gen = meta.get("generation")
+            old = self.interactions(name, base, gen)
+            merged = pd.concat([old, df], ignore_index=True).drop_duplicates(ignore_index=True)
+            version = max(base, meta["current_version"] or 0) + 1
+            self._write_version(name, version, gen, merged)
+            meta.update(pending_version=version, error=None)
+            self.write_meta(name, meta)
+            self.prune(name, meta)
+            return meta
+
+    def prune(self, name: str, meta: dict) -> list[str]:
+        """Remove every version directory but the serving and the pending one; returns the removed."""
+        gen = meta.get("generation")
+        keep = {self._vdir(name, v, gen).name for v in (meta.get("current_version"), meta.get("pending_version"))
+                if v is not None}
+        removed = []
+        for p in self._dir(name).iterdir():
+            if VERSION_DIR.fullmatch(p.name) and p.name not in keep:
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p.name)
+        return removed
 
     def delete(self, name: str) -> None:
-        d = self._dir(name)
-        if not (d / "meta.json").is_file():
-            raise DomainNotFound(name)
-        trash = self.root / f".deleted-{name}-{time.time_ns()}"
-        d.rename(trash)  # atomic: the name is free at once
+        with self.locked(name):
+            d = self._dir(name)
+            if not (d / "meta.json").is_file():
+                raise DomainNotFound(name)
+            trash = self.root / f".deleted-{name}-{time.time_ns()}"
+            d.rename(trash)  # atomic: the name is free at once
         shutil.rmtree(trash, ignore_errors=True)
 
-    def interactions(self, name: str, version: int) -> pd.DataFrame:
-        return pd.read_parquet(self._dir(name) / f"v{version}" / "interactions.parquet")
+    def interactions(self, name: str, version: int, generation: str | None) -> pd.DataFrame:
+        return pd.read_parquet(self._vdir(name, version, generation) / "interactions.parquet")
 
-    def features_dir(self, name: str, version: int) -> Path:
-        return self._dir(name) / f"v{version}" / "features"
+    def features_dir(self, name: str, version: int, generation: str | None) -> Path:
+        return self._vdir(name, version, generation) / "features"
 
 
-def featurize_version(store: DomainStore, name: str, version: int, checkpoint: Checkpoint) -> dict:
-    """Compute and store the features of one version, then make it the serving version (or record
-    why it failed). Returns the new meta."""
+def featurize_version(store: DomainStore, name: str, version: int, generation: str | None,
+                      checkpoint: Checkpoint) -> dict:
+    """Compute and store the features of one version of one registration (``generation``), then
+    make it the serving version, or record why it failed. A version that was superseded, or whose
+    registration was deleted (even if the name was registered again), changes nothing. Returns the
+    domain's meta ({} when the domain is gone)."""
+
+    def current() -> dict | None:
+        """The meta when this task is still the domain's pending work, else None."""
+        try:
+            meta = store.meta(name)
+        except DomainNotFound:
+            return None
+        return meta if meta.get("generation") == generation and meta.get("pending_version") == version else None
+
+    if current() is None:
+        return _meta_or_empty(store, name)
     t0 = time.perf_counter()
     try:
-        data = Interactions.from_frame(store.interactions(name, version), name)
+        data = Interactions.from_frame(store.interactions(name, version, generation), name)
         fs = featurize(data, checkpoint.features)
         checkpoint.check_schema(fs.schema())
-        with atomic_dir(store.features_dir(name, version)) as tmp:
+        vdir = store._vdir(name, version, generation)
+        if not vdir.is_dir():  # deleted or superseded meanwhile: do not recreate it
+            return _meta_or_empty(store, name)
+        with atomic_dir(vdir / "features") as tmp:
             fs.save(tmp)
     except Exception as e:  # recorded in meta, reported by GET /v1/domains/{name}
-        meta = store.meta(name)
-        if meta.get("pending_version") == version:
+        with store.locked(name):
+            meta = current()
+            if meta is None:
+                return _drop_stale(store, name, version, generation)
             meta.update(pending_version=None, error=f"version {version}: {type(e).__name__}: {e}")
             if meta["current_version"] is None:
                 meta["status"] = "failed"
             store.write_meta(name, meta)
+            return meta
+    with store.locked(name):
+        meta = current()
+        if meta is None:  # superseded by a later append, or the registration was deleted
+            return _drop_stale(store, name, version, generation)
+        meta.update(status="ready", current_version=version, pending_version=None, error=None,
+                    counts={"users": data.n_users, "items": data.n_items, "interactions": len(data)},
+                    featurize_s=round(time.perf_counter() - t0, 3))
+        store.write_meta(name, meta)
+        store.prune(name, meta)
         return meta
-    meta = store.meta(name)
-    if meta.get("pending_version") != version:  # superseded by a later append meanwhile
-        return meta
-    old = meta["current_version"]
-    meta.update(status="ready", current_version=version, pending_version=None, error=None,
-                counts={"users": data.n_users, "items": data.n_items, "interactions": len(data)},
-                featurize_s=round(time.perf_counter() - t0, 3))
-    store.write_meta(name, meta)
-    if old is not None and old != version:
-        shutil.rmtree(store._dir(name) / f"v{old}", ignore_errors=True)
-    return meta
+
+
+def _drop_stale(store: DomainStore, name: str, version: int, generation: str | None) -> dict:
+    """For a task that may no longer publish, under the name's lock: remove its version directory
+    unless the domain's meta still uses it (a prune or delete may have run between the check before
+    writing the features and the write, which recreates the directory), and the domain directory
+    if the registration is gone and nothing else is left in it. Returns the meta ({} when gone)."""
+    now = _meta_or_empty(store, name)
+    if now.get("generation") != generation or version not in (now.get("current_version"),
+                                                              now.get("pending_version")):
+        shutil.rmtree(store._vdir(name, version, generation), ignore_errors=True)
+    if not now:
+        try:
+            store._dir(name).rmdir()
+        except OSError:  # absent, or not empty
+            pass
+    return now
+
+
+def _meta_or_empty(store: DomainStore, name: str) -> dict:
+    try:
+        return store.meta(name)
+    except DomainNotFound:
+        return {}
 
 
 @dataclass
@@ -190,16 +269,19 @@ class DomainIndex:
 
     name: str
     version: int
+    generation: str | None
     model: PretrainedRecommender
     user_index: dict[str, int]
     item_ids: np.ndarray
     item_index: dict[str, int]
 
     @classmethod
-    def load(cls, store: DomainStore, name: str, version: int, checkpoint: Checkpoint) -> "DomainIndex":
-        data = Interactions.from_frame(store.interactions(name, version), name)
-        model = PretrainedRecommender.from_features(checkpoint, data, FeatureSet.load(store.features_dir(name, version)))
-        return cls(name, version, model, {str(u): i for i, u in enumerate(data.user_ids)},
+    def load(cls, store: DomainStore, name: str, version: int, generation: str | None,
+             checkpoint: Checkpoint) -> "DomainIndex":
+        data = Interactions.from_frame(store.interactions(name, version, generation), name)
+        model = PretrainedRecommender.from_features(checkpoint, data,
+                                                    FeatureSet.load(store.features_dir(name, version, generation)))
+        return cls(name, version, generation, model, {str(u): i for i, u in enumerate(data.user_ids)},
                    np.asarray(data.item_ids).astype(str), {str(x): i for i, x in enumerate(data.item_ids)})
 
     def recommend(self, users: list[str], k: int, exclude_seen: bool) -> list[dict]:

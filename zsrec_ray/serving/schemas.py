@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+#: Longest user or item id accepted, in characters (integers are accepted as ids too).
+MAX_ID_LENGTH = 256
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-Id = StrictStr | StrictInt
+def _short_int(value: int) -> int:
+    """An integer id is used as its decimal string: it is bounded like a string id."""
+    if len(str(value)) > MAX_ID_LENGTH:
+        raise ValueError(f"an id has at most {MAX_ID_LENGTH} characters")
+    return value
+
+
+_StrId = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+_IntId = Annotated[StrictInt, AfterValidator(_short_int)]
+Id = _StrId | _IntId
 
 
 class Interaction(_Body):
@@ -22,8 +36,9 @@ class Interaction(_Body):
 class RegisterRequest(_Body):
     name: str = Field(description="1-64 characters from a-z, 0-9, '-', '_'")
     interactions: list[Interaction] | None = Field(None, description="the domain's interactions as JSON rows")
-    path: str | None = Field(None, description="or a CSV/TSV/Parquet file (path or URI the cluster can read) "
-                                               "with columns user, item")
+    path: str | None = Field(None, max_length=1024,
+                             description="or a CSV/TSV/Parquet file with columns user, item, named by its path "
+                                         "relative to the server's import_dir (off unless configured)")
 
 
 class AppendRequest(_Body):
@@ -33,13 +48,13 @@ class AppendRequest(_Body):
 class RecommendRequest(_Body):
     user: Id
     k: StrictInt = Field(10, ge=1)
-    exclude_seen: bool = True
+    exclude_seen: StrictBool = True
 
 
 class BatchRecommendRequest(_Body):
     users: list[Id] = Field(min_length=1)
     k: StrictInt = Field(10, ge=1)
-    exclude_seen: bool = True
+    exclude_seen: StrictBool = True
 
 
 class ScoreRequest(_Body):
