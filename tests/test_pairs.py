@@ -81,3 +81,24 @@ def test_cosine_needs_embeddings(domain):
 
     with pytest.raises(ConfigError, match="embeddings"):
         PairFeaturizer(domain, CFG)
+
+
+def test_candidate_features_equal_the_full_features_at_those_items():
+    from zsrec_ray.config import FeatureConfig
+    from zsrec_ray.features.featurizer import featurize
+
+    d = planted_interactions(200, 90, 5, 14, seed=4)
+    fs = featurize(d, FeatureConfig(spectral=SpectralConfig(dim=8), node_clusters=8, edge_clusters=8))
+    pf = PairFeaturizer(d, PairConfig(item_neighbors=20, user_neighbors=10), fs.user_emb, fs.item_emb)
+    users = np.arange(60)
+    full = pf(users)
+    seen = d.to_csr()[users]
+    items, feats = pf.candidates(users, 25, seen)
+    assert items.shape == (60, 25) and (items >= 0).all()
+    assert not (seen.toarray()[users[:, None], items] > 0).any()
+    want = torch.gather(full, 1, torch.from_numpy(items)[:, :, None].expand(-1, -1, full.shape[2]))
+    assert torch.equal(feats, want)
+    # popular items are always in the pool (unless known)
+    assert set(pf.popular_order[:3]) - set(seen.indices) <= set(items.ravel())
+    everything, _ = pf.candidates(users, 90)
+    assert (np.sort(everything, axis=1) == np.arange(90)).all()

@@ -147,3 +147,32 @@ def test_early_stopping_reports_best_epoch(name, planted_split):
     # the kept weights are the best epoch's: re-evaluating on valid gives the best score
     res = evaluate(model.score, planted_split, "valid", ks=(20,))
     assert res["ndcg@20"] == pytest.approx(best, abs=1e-6)
+
+
+def test_two_stage_with_every_item_as_candidate_is_the_exhaustive_ranking(checkpoint, planted_split):
+    users = np.arange(planted_split.n_users)
+    seen = planted_split.train.to_csr()
+    idx, val = PretrainedRecommender(checkpoint).fit(planted_split.train).recommend(users, 20, seen)
+    model = PretrainedRecommender(checkpoint, candidates=planted_split.n_items).fit(planted_split.train)
+    idx2, val2 = model.recommend(users, 20, seen)
+    np.testing.assert_allclose(val2, val, rtol=1e-5, atol=1e-5)
+    assert (idx2 == idx).mean() > 0.99  # up to the order of exact ties
+
+
+@pytest.mark.parametrize("candidates", [5, 30])
+def test_two_stage_ranks_candidates_then_popular_items_never_a_known_one(checkpoint, planted_split, candidates):
+    users = np.arange(planted_split.n_users)
+    seen = planted_split.train.to_csr()
+    model = PretrainedRecommender(checkpoint, candidates=candidates).fit(planted_split.train)
+    idx, val = model.recommend(users, 20, seen)
+    assert idx.shape == (len(users), 20)
+    assert not (seen.toarray()[users[:, None], idx] > 0).any()
+    assert all(len(set(row)) == 20 for row in idx.tolist())
+    assert np.isfinite(val).all() and np.all(np.diff(val, axis=1) <= 1e-6)
+    # the candidates' scores are the pair model's own scores of those items
+    full = model.score(users)
+    n_cand = min(candidates, 20)
+    np.testing.assert_allclose(val[:, :n_cand], np.take_along_axis(full, idx[:, :n_cand], 1), rtol=1e-4, atol=1e-4)
+    # and the ranking stays far above MostPop on planted structure
+    pop = evaluate(build_model("mostpop").fit(planted_split.train), planted_split, "test")["ndcg@10"]
+    assert evaluate(model, planted_split, "test")["ndcg@10"] > 1.5 * pop

@@ -140,7 +140,9 @@ def _finished_results(cfg) -> list[dict]:
         return []
     keys = ("preprocess", "split", "features", "pairs", "pretrain", "evaluation", "model")  # what fixes a result
     now, then = json.loads(cfg.model_dump_json()), doc.get("config", {})
-    return doc.get("results", []) if all(now[k] == then.get(k) for k in keys) else []
+    # settings added since the file was written count as their defaults (a result file stays valid)
+    same = all(isinstance(then.get(k), dict) and now[k] == {**now[k], **then[k]} for k in keys)
+    return doc.get("results", []) if same else []
 
 
 def _cmd_zeroshot(args: argparse.Namespace) -> int:

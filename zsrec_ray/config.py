@@ -126,6 +126,10 @@ class PairConfig(_Strict):
 class EvalConfig(_Strict):
     ks: list[int] = Field(default_factory=lambda: [10, 20])
     batch_size: int = Field(1024, ge=1, description="users scored per batch")
+    candidates: int | None = Field(
+        None, ge=1, description="two-stage ranking of the pretrained pair model: the pair scorer ranks this many "
+                                "candidates per user (item-kNN, user-kNN, embedding and popular items); None "
+                                "scores every item (the reference)")
 
     @field_validator("ks")
     @classmethod
@@ -379,6 +383,8 @@ class ServeConfig(_Strict):
     min_users: int = Field(2, ge=2)
     min_items: int = Field(2, ge=2)
     featurizer_cpus: float = Field(1.0, gt=0, description="CPUs of the long-lived featurization actor")
+    candidates: int | None = Field(None, ge=1, description="two-stage ranking: candidates per user scored by the "
+                                                          "pair scorer; None scores every item")
     batch_max_size: int = Field(32, ge=1, description="@serve.batch: requests scored together")
     batch_wait_s: float = Field(0.005, ge=0, description="@serve.batch: longest wait to fill a batch")
 

@@ -53,7 +53,7 @@ def evaluate_pretrained(cfg: ZeroShotConfig, ck: Checkpoint, split: Split, label
     """Test metrics of the frozen checkpoint on ``split`` (features from its training interactions)."""
     featurize_fn = featurize_fn or caching_featurizer(cfg.resolved_cache_dir() / "features")
     t0 = time.perf_counter()
-    model = PretrainedRecommender(ck, featurize_fn).fit(_scoring_data(split))
+    model = PretrainedRecommender(ck, featurize_fn, candidates=cfg.evaluation.candidates).fit(_scoring_data(split))
     res = evaluate(model, split, "test", ks=cfg.evaluation.ks, batch_size=cfg.evaluation.batch_size)
     return {"model": label, **res.metrics, "users": res.n_users, "wall_s": time.perf_counter() - t0}
 

@@ -88,6 +88,68 @@ class PairFeaturizer:
             raw["userknn"] = torch.from_numpy((self.user_sim[users] @ self.x).toarray())
         return self._normalise(raw, len(users))
 
+    def candidates(self, users: np.ndarray, size: int,
+                   exclude=None) -> tuple[np.ndarray, torch.Tensor]:
+        """Each user's candidate items and their pair features, without scoring every item.
+
+        Candidates are drawn in turn from four lists, best first: the item-kNN neighbours of the
+        user's history, the items of the user's nearest users, the items closest to the user in
+        the co-occurrence embedding, and the most popular items; items in row ``r`` of
+        ``exclude`` (len(users) x n_items) are skipped; at most ``size`` per user. Returns
+        (items (len(users), size) int64, -1 where a user has fewer; features (len(users), size,
+        n_features) float32, equal to :meth:`__call__`'s at those items: percentiles are exact,
+        from the sorted non-zeros of the sparse scores (the zeros tie at the bottom) and one sorted
+        row of the dense cosine).
+        """
+        users = np.asarray(users, dtype=np.int64)
+        size = min(int(size), self.n_items)
+        cfg = self.config
+        sparse = {}
+        if cfg.itemknn:
+            sparse["itemknn"] = (self.x[users] @ self.item_sim).tocsr()
+        if cfg.userknn:
+            sparse["userknn"] = (self.user_sim[users] @ self.x).tocsr()
+        cosine = (self.user_unit[torch.from_numpy(users)] @ self.item_unit.T).double().numpy() if cfg.cosine else None
+        exclude = None if exclude is None else exclude.tocsr()
+        items = np.full((len(users), size), -1, dtype=np.int64)
+        for r in range(len(users)):
+            lists = [_row_top(sparse[n], r) for n in ("itemknn", "userknn") if n in sparse]
+            if cosine is not None:
+                row = cosine[r]
+                top = np.argpartition(-row, min(size, self.n_items - 1))[:size]
+                lists.append(top[np.argsort(-row[top], kind="stable")])
+            lists.append(self.popular_order[:size])
+            skip = exclude.indices[exclude.indptr[r]:exclude.indptr[r + 1]] if exclude is not None else ()
+            chosen = _interleave(lists, size, skip)
+            items[r, :len(chosen)] = chosen
+        return items, self._candidate_features(items, sparse, cosine)
+
+    def _candidate_features(self, items: np.ndarray, sparse: dict, cosine: np.ndarray | None) -> torch.Tensor:
+        valid = np.maximum(items, 0)
+        cols: list[np.ndarray] = []
+        if cosine is not None:
+            rounded = np.round(cosine, 6)
+            srt = np.sort(rounded, axis=1)
+            vals = np.take_along_axis(rounded, valid, axis=1)
+            cols.append(np.stack([_mid_rank(srt[r], vals[r], self.n_items) for r in range(len(items))]))
+        for name in ("itemknn", "userknn"):
+            if name in sparse:
+                pct, rel = _sparse_pct_rel(sparse[name], valid, self.n_items)
+                cols += [pct, rel]
+        if self.config.popularity:
+            cols.append(self.popularity.numpy()[valid])
+        out = torch.from_numpy(np.stack(cols, axis=-1).astype(np.float32))
+        out[torch.from_numpy(items < 0)] = 0.0
+        return out
+
+    @property
+    def popular_order(self) -> np.ndarray:
+        """Item ids by training popularity, most popular first (ties by id)."""
+        if not hasattr(self, "_popular_order"):
+            deg = np.asarray(self.x.sum(axis=0)).ravel()
+            self._popular_order = np.lexsort((np.arange(len(deg)), -deg))
+        return self._popular_order
+
     def empty_history(self) -> torch.Tensor:
         """Features of a user with no interactions (a cold-start user): every similarity is zero;
         (1, n_items, n_features)."""
@@ -104,6 +166,65 @@ class PairFeaturizer:
         if self.config.popularity:
             cols.append(self.popularity.expand(n_users, -1))
         return torch.stack([c.float() for c in cols], dim=-1)
+
+
+def _row_top(m, r: int) -> np.ndarray:
+    """Column ids of row ``r``'s positive entries of CSR ``m``, highest value first (ties by id)."""
+    lo, hi = m.indptr[r], m.indptr[r + 1]
+    cols, vals = m.indices[lo:hi], m.data[lo:hi]
+    keep = vals > 0
+    cols, vals = cols[keep], vals[keep]
+    return cols[np.lexsort((cols, -vals))]
+
+
+def _interleave(lists: list[np.ndarray], size: int, skip) -> np.ndarray:
+    """Up to ``size`` distinct ids taken from ``lists`` in turn (the first of each, then the second
+    of each, ...), leaving out ``skip``."""
+    depth = max((len(x) for x in lists), default=0)
+    grid = np.full((len(lists), depth), -1, dtype=np.int64)
+    for i, x in enumerate(lists):
+        grid[i, :len(x)] = x
+    order = grid.T.ravel()
+    order = order[order >= 0]
+    if len(skip):
+        order = order[~np.isin(order, skip)]
+    _, first = np.unique(order, return_index=True)
+    return order[np.sort(first)][:size]
+
+
+def _mid_rank(sorted_row: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Mid-rank percentile (#smaller + #smaller-or-equal) / (2 n) of ``values`` in a sorted row."""
+    less = np.searchsorted(sorted_row, values, side="left")
+    leq = np.searchsorted(sorted_row, values, side="right")
+    return (less + leq) / (2.0 * n)
+
+
+def _sparse_pct_rel(m, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile and relative-to-max of CSR rows ``m`` at ``items`` (rows x candidates), as
+    :func:`percentile_rank` / :func:`relative_to_max` give over all ``n`` columns: from the
+    row's non-zeros only, the zeros tying at the bottom."""
+    pct = np.empty(items.shape)
+    rel = np.zeros(items.shape)
+    for r in range(items.shape[0]):
+        lo, hi = m.indptr[r], m.indptr[r + 1]
+        cols, data = m.indices[lo:hi], m.data[lo:hi]
+        order = np.argsort(cols)
+        cols, data = cols[order], data[order]
+        at = np.searchsorted(cols, items[r])
+        hit = (at < len(cols)) & (cols[np.minimum(at, len(cols) - 1)] == items[r]) if len(cols) else \
+            np.zeros(len(items[r]), dtype=bool)
+        vals = np.where(hit, data[np.minimum(at, max(len(cols) - 1, 0))] if len(cols) else 0.0, 0.0)
+        rounded = np.round(data, 6)
+        nz = np.sort(rounded[rounded != 0])
+        zeros = n - len(nz)
+        v = np.round(vals, 6)
+        less = np.searchsorted(nz, v, side="left") + zeros * (v > 0)
+        leq = np.searchsorted(nz, v, side="right") + zeros * (v >= 0)
+        pct[r] = (less + leq) / (2.0 * n)
+        top = max(float(data.max()) if len(data) else 0.0, 0.0)
+        if top > 0:
+            rel[r] = vals / top
+    return pct, rel
 
 
 def _unit_rows(emb: np.ndarray) -> np.ndarray:

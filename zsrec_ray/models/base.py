@@ -60,6 +60,17 @@ class Recommender(ABC):
         """Each user's top ``k`` items: (indices int64, scores float32), both (len(users), min(k, n_items)),
         best first. Row ``r`` of ``exclude`` (len(users) x n_items) lists items user ``r`` must not get;
         they appear (score -inf) only when fewer than ``k`` items are left."""
+        users, k, exclude = self._recommend_args(users, k, exclude)
+        idx = np.empty((len(users), k), dtype=np.int64)
+        val = np.empty((len(users), k), dtype=np.float32)
+        step = max(1, RECOMMEND_CELLS // max(self.n_items, 1))
+        for s in range(0, len(users), step):
+            top = masked_topk(self._score(users[s:s + step]), None if exclude is None else exclude[s:s + step], k)
+            idx[s:s + step], val[s:s + step] = top.indices.numpy(), top.values.numpy()
+        return idx, val
+
+    def _recommend_args(self, users, k: int, exclude) -> tuple[np.ndarray, int, sp.csr_matrix | None]:
+        """Checked ``recommend`` arguments: internal user ids, k capped at n_items, exclude as CSR."""
         users = self._check_users(users)
         if k < 1:
             raise ValueError(f"k must be positive, got {k}")
@@ -69,13 +80,7 @@ class Recommender(ABC):
             if exclude.shape != (len(users), self.n_items):
                 raise ValueError(f"exclude must be (len(users), n_items) = {(len(users), self.n_items)}, "
                                  f"got {exclude.shape}")
-        idx = np.empty((len(users), k), dtype=np.int64)
-        val = np.empty((len(users), k), dtype=np.float32)
-        step = max(1, RECOMMEND_CELLS // max(self.n_items, 1))
-        for s in range(0, len(users), step):
-            top = masked_topk(self._score(users[s:s + step]), None if exclude is None else exclude[s:s + step], k)
-            idx[s:s + step], val[s:s + step] = top.indices.numpy(), top.values.numpy()
-        return idx, val
+        return users, k, exclude
 
     @property
     def n_items(self) -> int:

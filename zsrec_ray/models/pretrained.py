@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from zsrec_ray.config import FeatureConfig, PairConfig
@@ -54,31 +55,40 @@ class PretrainedRecommender(Recommender):
 
     ``score`` / ``recommend`` run the pair scorer in chunks of at most :data:`SCORE_CELLS`
     (users x items) cells; ``cold_scores`` ranks for a user with no history in the domain.
+
+    With ``candidates`` (pair model only), ``recommend`` is two-stage: each user's candidates come
+    from the domain's structure (:meth:`PairFeaturizer.candidates`: item-kNN neighbours of the
+    history, nearest users' items, embedding neighbours, popular items), the pair scorer ranks
+    only those (with exact pair features), and items outside the candidates follow, by
+    popularity. Without it, every item is scored (the reference).
     """
 
     name = "pretrained"
 
-    def __init__(self, checkpoint: Checkpoint, featurize_fn: Featurizer = featurize) -> None:
+    def __init__(self, checkpoint: Checkpoint, featurize_fn: Featurizer = featurize,
+                 candidates: int | None = None) -> None:
         super().__init__()
         self.checkpoint = checkpoint
         self.net: ZeroShotNet = checkpoint.net
         self.featurize_fn = featurize_fn
+        self.candidates = candidates
 
     @classmethod
-    def on_domain(cls, net: ZeroShotNet, domain: DomainFeatures, train: Interactions) -> "PretrainedRecommender":
+    def on_domain(cls, net: ZeroShotNet, domain: DomainFeatures, train: Interactions,
+                  candidates: int | None = None) -> "PretrainedRecommender":
         """A fitted recommender over a network and a domain's already-built features (no checkpoint,
         no featurization): what pretraining validates with."""
         self = cls.__new__(cls)
         Recommender.__init__(self)
-        self.checkpoint, self.net, self.featurize_fn = None, net, None
+        self.checkpoint, self.net, self.featurize_fn, self.candidates = None, net, None, candidates
         self._attach(domain, train)
         return self
 
     @classmethod
-    def from_features(cls, checkpoint: Checkpoint, train: Interactions,
-                      features: FeatureSet) -> "PretrainedRecommender":
+    def from_features(cls, checkpoint: Checkpoint, train: Interactions, features: FeatureSet,
+                      candidates: int | None = None) -> "PretrainedRecommender":
         """Fitted on ``train`` with its stored ``features`` (e.g. a served domain version)."""
-        return cls(checkpoint, featurize_fn=lambda graph, config: features).fit(train)
+        return cls(checkpoint, featurize_fn=lambda graph, config: features, candidates=candidates).fit(train)
 
     def fit(self, train: Interactions, valid: Interactions | None = None) -> "PretrainedRecommender":
         ck = self.checkpoint
@@ -104,6 +114,53 @@ class PretrainedRecommender(Recommender):
                 pf = self.domain_.pairs(b) if self.net.n_pair else None
                 out[s:s + chunk] = self.net.score_all(tu_all[torch.from_numpy(b)], ti, pf).numpy()
         return out
+
+    def recommend(self, users: np.ndarray, k: int,
+                  exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if self.candidates is None or not self.net.n_pair:
+            return super().recommend(users, k, exclude)
+        users, k, exclude = self._recommend_args(users, k, exclude)
+        size = max(int(self.candidates), k)
+        idx = np.empty((len(users), k), dtype=np.int64)
+        val = np.empty((len(users), k), dtype=np.float32)
+        step = max(1, SCORE_CELLS // size)
+        for s in range(0, len(users), step):
+            block = exclude[s:s + step] if exclude is not None else None
+            idx[s:s + step], val[s:s + step] = self._two_stage(users[s:s + step], k, size, block)
+        return idx, val
+
+    def _two_stage(self, users: np.ndarray, k: int, size: int,
+                   exclude: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray]:
+        items, pf = self.domain_.pairs.candidates(users, size, exclude)
+        tu_all, ti = self.towers_
+        b, c = items.shape
+        with torch.no_grad():
+            tu = tu_all[torch.from_numpy(users)][:, None, :].expand(-1, c, -1).reshape(b * c, -1)
+            tc = ti[torch.from_numpy(np.maximum(items, 0)).reshape(-1)]
+            scores = self.net.score_pairs(tu, tc, pf.reshape(b * c, -1)).reshape(b, c)
+        scores[torch.from_numpy(items < 0)] = -torch.inf
+        top = torch.topk(scores, min(k, c), dim=1, sorted=True)
+        idx = np.take_along_axis(items, top.indices.numpy(), axis=1)
+        val = top.values.numpy().astype(np.float32)
+        short = np.flatnonzero(~np.isfinite(val).all(axis=1)) if k <= c else np.arange(b)
+        if not len(short):
+            return idx, val
+        full_idx = np.empty((b, k), dtype=np.int64)
+        full_val = np.empty((b, k), dtype=np.float32)
+        full_idx[:, :idx.shape[1]], full_val[:, :idx.shape[1]] = idx, val
+        for r in short:  # fewer than k candidates: the rest by popularity, below every candidate
+            have = idx[r][np.isfinite(val[r])]
+            skip = exclude.indices[exclude.indptr[r]:exclude.indptr[r + 1]] if exclude is not None else []
+            order = self.domain_.pairs.popular_order
+            rest = order[~np.isin(order, have)]
+            masked = np.isin(rest, skip)
+            rest = np.concatenate([rest[~masked], rest[masked]])[:k - len(have)]
+            low = float(val[r][np.isfinite(val[r])].min()) if len(have) else 0.0
+            fill = (low - 1.0 - np.arange(len(rest)) / max(len(rest), 1)).astype(np.float32)
+            fill[np.isin(rest, skip)] = -np.inf
+            full_idx[r] = np.concatenate([have, rest])
+            full_val[r] = np.concatenate([val[r][np.isfinite(val[r])], fill])
+        return full_idx, full_val
 
     def cold_scores(self) -> np.ndarray:
         """Scores (n_items,) for a user unknown to the domain: zero-activity node features and the

@@ -282,7 +282,7 @@ class ZsrecAPI:
         gen = meta.get("generation")
         idx = self.indexes.get(name)
         if idx is None or (idx.generation, idx.version) != (gen, version):
-            idx = DomainIndex.load(self.store, name, version, gen, self.checkpoint)
+            idx = DomainIndex.load(self.store, name, version, gen, self.checkpoint, self.cfg.candidates)
             self.indexes[name] = idx  # atomic switch to the new version (or registration)
         return idx
 

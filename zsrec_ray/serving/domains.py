@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import re
 import shutil
 import time
@@ -38,6 +39,8 @@ from zsrec_ray.features.featurizer import featurize
 from zsrec_ray.files import atomic_dir, atomic_file
 from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.models.pretrained import PretrainedRecommender
+
+log = logging.getLogger(__name__)
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 VERSION_DIR = re.compile(r"^v\d+(\.[0-9a-f]+)?$")
@@ -218,7 +221,12 @@ def featurize_version(store: DomainStore, name: str, version: int, generation: s
             meta = current()
             if meta is None:
                 return _drop_stale(store, name, version, generation)
-            meta.update(pending_version=None, error=f"version {version}: {type(e).__name__}: {e}")
+            if isinstance(e, DataError):  # about the data: the caller may read it
+                reason = str(e)
+            else:  # anything else stays in the server log (it may name server paths)
+                log.exception("featurizing %s version %s failed", name, version)
+                reason = "featurization failed; the server log has the details"
+            meta.update(pending_version=None, error=f"version {version}: {reason}")
             if meta["current_version"] is None:
                 meta["status"] = "failed"
             store.write_meta(name, meta)
@@ -277,10 +285,11 @@ class DomainIndex:
 
     @classmethod
     def load(cls, store: DomainStore, name: str, version: int, generation: str | None,
-             checkpoint: Checkpoint) -> "DomainIndex":
+             checkpoint: Checkpoint, candidates: int | None = None) -> "DomainIndex":
         data = Interactions.from_frame(store.interactions(name, version, generation), name)
         model = PretrainedRecommender.from_features(checkpoint, data,
-                                                    FeatureSet.load(store.features_dir(name, version, generation)))
+                                                    FeatureSet.load(store.features_dir(name, version, generation)),
+                                                    candidates=candidates)
         return cls(name, version, generation, model, {str(u): i for i, u in enumerate(data.user_ids)},
                    np.asarray(data.item_ids).astype(str), {str(x): i for i, x in enumerate(data.item_ids)})
 
