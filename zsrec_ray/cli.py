@@ -308,6 +308,66 @@ def _cmd_ray_step(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _parse_columns(text: str) -> dict[str, str]:
+    """``user=uid,item=iid[,timestamp=ts][,rating=r]`` -> {"user": "uid", ...}."""
+    out = {}
+    for part in _csv(text):
+        key, sep, col = part.partition("=")
+        if not sep or key not in ("user", "item", "timestamp", "rating") or not col:
+            raise argparse.ArgumentTypeError(f"bad column mapping {part!r}: use user=COL,item=COL[,timestamp=COL]"
+                                             "[,rating=COL]")
+        out[key] = col
+    return out
+
+
+def _cmd_recommend(args: argparse.Namespace) -> int:
+    from zsrec_ray.config import DomainSpec, default_cache_dir
+    from zsrec_ray.distributed.batch import batch_recommend
+    from zsrec_ray.distributed.runtime import ray_session
+    from zsrec_ray.experiments.batch import BatchJob, plan
+    from zsrec_ray.files import write_json
+
+    is_file = Path(args.domain).suffix.lower() in (".csv", ".tsv", ".txt", ".parquet", ".pq", ".gz")
+    if is_file and not args.columns:
+        raise ZsrecError(f"{args.domain}: a file domain needs --columns user=COL,item=COL")
+    spec = DomainSpec(dataset=Path(args.domain).stem if is_file else args.domain,
+                      path=args.domain if is_file else None, columns=args.columns if is_file else None)
+    job = BatchJob(checkpoint=args.checkpoint, domain=spec, output=args.output, k=args.k,
+                   exclude_seen=not args.include_seen, block_users=args.block_users, candidates=args.candidates,
+                   data_dir=args.data_dir, cache_dir=str(default_cache_dir()))
+    plan(job, overwrite=args.overwrite)  # every check before Ray starts; the job resumes what it finds
+    with ray_session(args.address):
+        result = batch_recommend(job, actors=args.actors)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(f"top-{result['k']} of {result['users']:,} users in {result['output']}: {result['written']} block(s) "
+              f"written, {result['resumed_past']} already there, {result['wall_s']:.1f} s")
+    if args.result:
+        write_json(result, args.result)
+    return 0
+
+
+def add_recommend_args(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``zsrec recommend`` and ``jobs/recommend.py``."""
+    p.add_argument("--checkpoint", default="runs/checkpoints/zsrec.pt", help="pretrained checkpoint")
+    p.add_argument("--domain", required=True, help="registered dataset name, or a CSV/TSV/Parquet file (with --columns)")
+    p.add_argument("--columns", type=_parse_columns, help="file column mapping: user=COL,item=COL[,timestamp=COL]")
+    p.add_argument("--k", type=int, default=20, help="items per user (1 .. the domain's item count)")
+    p.add_argument("--output", required=True, help="output directory of Parquet blocks (user, rank, item, score)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output (default: refuse it, or "
+                                                             "resume it when it is this job's unfinished output)")
+    p.add_argument("--include-seen", action="store_true", help="also recommend items a user already has")
+    p.add_argument("--candidates", type=int, help="two-stage ranking with this many candidates per user "
+                                                  "(default: score every item)")
+    p.add_argument("--block-users", type=int, default=2048, help="users per output block")
+    p.add_argument("--actors", type=int, default=1, help="Ray Data actors, each holding the fitted domain")
+    p.add_argument("--data-dir", help="datasets directory")
+    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray)")
+    p.add_argument("--result", help="write the run's summary as JSON here")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from zsrec_ray.serving.launch import serve_config_file
 
@@ -375,6 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_zeroshot_args(p)
     p.add_argument("--variants", type=_csv, help="subset of the variants (default: all)")
     p.set_defaults(func=_cmd_ablation)
+    p = sub.add_parser("recommend", help="batch inference: every user's top k of a domain, as Parquet (Ray Data)",
+                       description="Featurizes the domain once per Ray Data actor and writes `user, rank, item, "
+                                   "score` blocks (original ids) under --output. The checkpoint, the domain and k "
+                                   "are checked before any scoring. A killed run, started again, writes only the "
+                                   "missing blocks.")
+    add_recommend_args(p)
+    p.set_defaults(func=_cmd_recommend)
     p = sub.add_parser("serve", help="run the Ray Serve app of serve_config.yaml after checking its settings",
                        description="Checks the checkpoint (format and content digest), the token files and the "
                                    "import dir first: a bad setting exits at once with one message (code 2), "
