@@ -49,3 +49,11 @@ def test_cli_refuses_an_unknown_key_with_the_valid_ones(capsys):
     assert main(["zeroshot", "--set", "pretrain.epoch=5"]) == 2
     err = capsys.readouterr().err
     assert "unknown config key 'pretrain.epoch'" in err and "epochs" in err
+
+
+def test_a_config_that_is_not_utf8_is_a_clean_error_naming_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "c.yaml"
+    bad.write_bytes(b"target: ml-1m\nsources: [caf\xe9]\n")
+    assert main(["zeroshot", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "not UTF-8" in err and "line 2" in err and "Traceback" not in err
