@@ -7,6 +7,7 @@ calling process first, and a bad setting ends it at once with one message and ex
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -50,8 +51,22 @@ def serve_config_file(path: str | Path, address: str | None = None) -> int:
     from zsrec_ray.serving.app import ZsrecAPI
 
     ray.init(address=address, namespace="serve")
-    serve.start(http_options={"host": "127.0.0.1", **http})
-    options = {k: v for k, v in ((app.get("deployments") or [{}])[0]).items() if k != "name"}
-    serve.run(ZsrecAPI.options(**options).bind(cfg.model_dump()), name=app.get("name", "zsrec"),
-              route_prefix=app.get("route_prefix", "/"), blocking=True)
+    # Ctrl-C and SIGTERM both shut the app down (also when started where SIGINT was ignored); set
+    # after ray.init, which installs its own handlers.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        serve.start(http_options={"host": "127.0.0.1", **http})
+        options = {k: v for k, v in ((app.get("deployments") or [{}])[0]).items() if k != "name"}
+        serve.run(ZsrecAPI.options(**options).bind(cfg.model_dump()), name=app.get("name", "zsrec"),
+                  route_prefix=app.get("route_prefix", "/"), blocking=True)
+    except KeyboardInterrupt:
+        print("zsrec serve: shutting down", file=sys.stderr)
+        serve.shutdown()
+    finally:
+        ray.shutdown()
     return 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
