@@ -24,7 +24,9 @@ class _PoolWriter:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = [self.writer.write(int(b)) for b in batch["block"]]
-        return {"block": np.asarray(batch["block"]), "rows": np.asarray(rows, dtype=np.int64)}
+        node = ray.get_runtime_context().get_node_id()
+        return {"block": np.asarray(batch["block"]), "rows": np.asarray(rows, dtype=np.int64),
+                "node": np.asarray([node] * len(rows))}
 
 
 def batch_recommend(job: BatchJob, overwrite: bool = False, actors: int = 1,
@@ -35,13 +37,15 @@ def batch_recommend(job: BatchJob, overwrite: bool = False, actors: int = 1,
                               cache_dir=absolute_uri(job.cache_dir) if job.cache_dir else None)
     t0 = time.perf_counter()
     manifest, todo = plan(job, overwrite)
-    rows = 0
+    rows, nodes = 0, set()
     if todo:
         ds = ray.data.from_items([{"block": b} for b in todo], override_num_blocks=len(todo))
         out = ds.map_batches(_PoolWriter, fn_constructor_kwargs={"job": job}, batch_size=1,
                              compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, len(todo)))),
                              num_cpus=cpus_per_actor).take_all()
         rows = int(sum(r["rows"] for r in out))
+        nodes = {str(r["node"]) for r in out}
     return {"step": "recommend", "output": job.output, "blocks": manifest["blocks"], "written": len(todo),
+            "nodes": len(nodes),
             "resumed_past": manifest["blocks"] - len(todo), "rows_written": rows, "users": manifest["users"],
             "k": job.k, "wall_s": time.perf_counter() - t0}
