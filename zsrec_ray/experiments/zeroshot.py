@@ -18,7 +18,7 @@ from zsrec_ray.config import ZeroShotConfig
 from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.data.registry import domain_split
 from zsrec_ray.data.splits import Split
-from zsrec_ray.features.featurizer import caching_featurizer
+from zsrec_ray.features.featurizer import caching_featurizer, interactions_hash
 from zsrec_ray.files import write_json
 from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.models.pretrained import Featurizer, PretrainedRecommender
@@ -59,12 +59,13 @@ def evaluate_pretrained(cfg: ZeroShotConfig, ck: Checkpoint, split: Split, label
 
 
 def baseline_row(cfg: ZeroShotConfig, split: Split, name: str, progress: bool = False) -> dict:
-    """A baseline fitted on the target (cached on disk by everything that determines its result)."""
+    """A baseline fitted on the target, cached on disk by everything that determines its result:
+    the split's content (training, validation and test interactions, by hash, not the dataset's
+    name), the model and its config, and the cut-offs."""
     model_cfg = getattr(cfg.model, name, None)
-    key_src = json.dumps({"dataset": split.name, "preprocess": cfg.preprocess.model_dump(),
-                          "split": cfg.split.model_dump(), "model": name,
-                          "config": model_cfg.model_dump() if model_cfg is not None else None,
-                          "ks": cfg.evaluation.ks, "v": 1}, sort_keys=True)
+    key_src = json.dumps({"data": [interactions_hash(p) for p in (split.known(), split.valid, split.test)],
+                          "model": name, "config": model_cfg.model_dump() if model_cfg is not None else None,
+                          "ks": cfg.evaluation.ks, "v": 2}, sort_keys=True)
     path = cfg.resolved_cache_dir() / "baselines" / f"{hashlib.sha256(key_src.encode()).hexdigest()[:20]}.json"
     if path.is_file():
         return json.loads(path.read_text())
