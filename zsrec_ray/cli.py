@@ -322,12 +322,13 @@ def _parse_columns(text: str) -> dict[str, str]:
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
     from zsrec_ray.config import DomainSpec, default_cache_dir
+    from zsrec_ray.data.registry import list_datasets
     from zsrec_ray.distributed.batch import batch_recommend
     from zsrec_ray.distributed.runtime import ray_session
     from zsrec_ray.experiments.batch import BatchJob, plan
     from zsrec_ray.files import write_json
 
-    is_file = Path(args.domain).suffix.lower() in (".csv", ".tsv", ".txt", ".parquet", ".pq", ".gz")
+    is_file = args.domain not in list_datasets()  # anything else is a file, read with the loaders' rules
     if is_file and not args.columns:
         raise ZsrecError(f"{args.domain}: a file domain needs --columns user=COL,item=COL")
     spec = DomainSpec(dataset=Path(args.domain).stem if is_file else args.domain,
@@ -335,9 +336,10 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     job = BatchJob(checkpoint=args.checkpoint, domain=spec, output=args.output, k=args.k,
                    exclude_seen=not args.include_seen, block_users=args.block_users, candidates=args.candidates,
                    data_dir=args.data_dir, cache_dir=str(default_cache_dir()))
-    plan(job, overwrite=args.overwrite)  # every check before Ray starts; the job resumes what it finds
+    job = job.resolved()
+    planned = plan(job, overwrite=args.overwrite)  # every check before Ray starts
     with ray_session(args.address):
-        result = batch_recommend(job, actors=args.actors)
+        result = batch_recommend(job, actors=args.actors, planned=planned)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:

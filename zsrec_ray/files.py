@@ -19,6 +19,12 @@ _CHUNK = 1 << 20
 _TRIES = 100
 
 
+def absolute_uri(path: str) -> str:
+    """A URI (``scheme://...``) as is; a local path made absolute, as workers in other directories
+    or on other nodes need it."""
+    return path if "://" in path else str(Path(path).expanduser().resolve())
+
+
 def sha256_file(path: str | Path) -> str:
     """Hex sha256 of a file's bytes, read in chunks."""
     h = hashlib.sha256()

@@ -6,13 +6,11 @@ The plan (checks, manifest, which blocks are missing) and the block writer are p
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import numpy as np
 import ray
 
-from zsrec_ray.distributed.runtime import absolute_uri
 from zsrec_ray.experiments.batch import BatchJob, BlockWriter, plan
 
 
@@ -29,14 +27,13 @@ class _PoolWriter:
                 "node": np.asarray([node] * len(rows))}
 
 
-def batch_recommend(job: BatchJob, overwrite: bool = False, actors: int = 1,
-                    cpus_per_actor: float = 1.0) -> dict:
-    """Write every user's top k under ``job.output`` (resuming a killed run); needs Ray initialised."""
-    job = dataclasses.replace(job, output=absolute_uri(job.output), checkpoint=absolute_uri(job.checkpoint),
-                              data_dir=absolute_uri(job.data_dir) if job.data_dir else None,
-                              cache_dir=absolute_uri(job.cache_dir) if job.cache_dir else None)
+def batch_recommend(job: BatchJob, overwrite: bool = False, actors: int = 1, cpus_per_actor: float = 1.0,
+                    planned: tuple[dict, list[int]] | None = None) -> dict:
+    """Write every user's top k under ``job.output`` (resuming a killed run); needs Ray initialised.
+    ``planned`` is :func:`plan`'s answer for this (resolved) job when the caller already checked it."""
+    job = job.resolved()
     t0 = time.perf_counter()
-    manifest, todo = plan(job, overwrite)
+    manifest, todo = planned if planned is not None else plan(job, overwrite)
     rows, nodes = 0, set()
     if todo:
         ds = ray.data.from_items([{"block": b} for b in todo], override_num_blocks=len(todo))

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from zsrec_ray.config import DomainSpec, ZeroShotConfig
-from zsrec_ray.distributed.runtime import absolute_uri
 from zsrec_ray.features.store import FeatureStore
+from zsrec_ray.files import absolute_uri
 
 
 def _store_uri(cfg: ZeroShotConfig) -> str:

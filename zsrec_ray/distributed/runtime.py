@@ -6,17 +6,10 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import ray
 
 log = logging.getLogger(__name__)
-
-
-def absolute_uri(path: str) -> str:
-    """A URI (``scheme://...``) as is; a local path made absolute, as Ray workers in other
-    directories need it."""
-    return path if "://" in path else str(Path(path).expanduser().resolve())
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None, **kwargs) -> bool:

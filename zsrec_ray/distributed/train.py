@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from zsrec_ray.config import ZeroShotConfig
-from zsrec_ray.distributed.runtime import absolute_uri
 from zsrec_ray.data.registry import domain_split
 from zsrec_ray.features.store import FeatureStore
+from zsrec_ray.files import absolute_uri
 from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.training.pretrain import Pretrainer, prepare_source
 

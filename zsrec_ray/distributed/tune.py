@@ -17,11 +17,11 @@ from typing import Any
 import yaml
 
 from zsrec_ray.config import TuneSearchConfig, ZeroShotConfig, apply_overrides
-from zsrec_ray.distributed.runtime import absolute_uri
 from zsrec_ray.errors import ZsrecError
 from zsrec_ray.experiments.loso import LeaveOneSourceOut
 from zsrec_ray.data.registry import domain_split
 from zsrec_ray.features.store import FeatureStore
+from zsrec_ray.files import absolute_uri
 
 log = logging.getLogger(__name__)
 

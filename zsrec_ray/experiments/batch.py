@@ -9,6 +9,7 @@ Ray Data job (``zsrec_ray.distributed.batch``) only decides where blocks run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.data.registry import load_interactions
 from zsrec_ray.errors import ConfigError
 from zsrec_ray.features.featurizer import caching_featurizer, interactions_hash
-from zsrec_ray.files import atomic_file, sha256_file
+from zsrec_ray.files import absolute_uri, atomic_file, sha256_file
 from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.models.pretrained import PretrainedRecommender
 from zsrec_ray.ranking.table import topk_table
@@ -42,6 +43,12 @@ class BatchJob:
     candidates: int | None = None
     data_dir: str | None = None
     cache_dir: str | None = None
+
+    def resolved(self) -> "BatchJob":
+        """The job with local paths made absolute (workers on other nodes or directories read them)."""
+        return dataclasses.replace(self, output=absolute_uri(self.output), checkpoint=absolute_uri(self.checkpoint),
+                                   data_dir=absolute_uri(self.data_dir) if self.data_dir else None,
+                                   cache_dir=absolute_uri(self.cache_dir) if self.cache_dir else None)
 
     def part(self, block: int) -> Path:
         return Path(self.output) / f"part-{block:05d}.parquet"

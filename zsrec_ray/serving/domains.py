@@ -85,7 +85,7 @@ class DomainStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._meta_cache: dict[str, tuple[tuple[int, int, int], dict]] = {}
 
-    def _dir(self, name: str) -> Path:
+    def domain_dir(self, name: str) -> Path:
         return self.root / check_name(name)
 
     @contextmanager
@@ -97,13 +97,13 @@ class DomainStore:
         with FileLock(str(self.root / f".{check_name(name)}.lock")):
             yield
 
-    def _vdir(self, name: str, version: int, generation: str | None) -> Path:
-        return self._dir(name) / (f"v{version}.{generation}" if generation else f"v{version}")
+    def version_dir(self, name: str, version: int, generation: str | None) -> Path:
+        return self.domain_dir(name) / (f"v{version}.{generation}" if generation else f"v{version}")
 
     def meta(self, name: str) -> dict:
         """The domain's meta (a fresh dict). Parsed once per file version: every write replaces the
         file (new inode), so a stat tells whether another process changed it since."""
-        path = self._dir(name) / "meta.json"
+        path = self.domain_dir(name) / "meta.json"
         try:
             st = path.stat()
             key = (st.st_ino, st.st_mtime_ns, st.st_size)
@@ -117,7 +117,7 @@ class DomainStore:
         return copy.deepcopy(cached[1])
 
     def write_meta(self, name: str, meta: dict) -> None:
-        d = self._dir(name)
+        d = self.domain_dir(name)
         if not d.is_dir():  # deleted meanwhile: do not bring it back
             raise FileNotFoundError(f"domain directory {d} does not exist")
         with atomic_file(d / "meta.json") as tmp:
@@ -127,12 +127,12 @@ class DomainStore:
         return sorted(p.name for p in self.root.iterdir() if (p / "meta.json").is_file())
 
     def _write_version(self, name: str, version: int, generation: str, df: pd.DataFrame) -> None:
-        with atomic_dir(self._vdir(name, version, generation)) as tmp:
+        with atomic_dir(self.version_dir(name, version, generation)) as tmp:
             df.to_parquet(tmp / "interactions.parquet", index=False)
 
     def create(self, name: str, df: pd.DataFrame) -> dict:
         with self.locked(name):
-            d = self._dir(name)
+            d = self.domain_dir(name)
             if (d / "meta.json").is_file():
                 raise DomainConflict(f"domain {name!r} already exists; append interactions or delete it first")
             shutil.rmtree(d, ignore_errors=True)  # leftovers of an unacknowledged registration
@@ -164,10 +164,10 @@ class DomainStore:
     def prune(self, name: str, meta: dict) -> list[str]:
         """Remove every version directory but the serving and the pending one; returns the removed."""
         gen = meta.get("generation")
-        keep = {self._vdir(name, v, gen).name for v in (meta.get("current_version"), meta.get("pending_version"))
+        keep = {self.version_dir(name, v, gen).name for v in (meta.get("current_version"), meta.get("pending_version"))
                 if v is not None}
         removed = []
-        for p in self._dir(name).iterdir():
+        for p in self.domain_dir(name).iterdir():
             if VERSION_DIR.fullmatch(p.name) and p.name not in keep:
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(p.name)
@@ -175,7 +175,7 @@ class DomainStore:
 
     def delete(self, name: str) -> None:
         with self.locked(name):
-            d = self._dir(name)
+            d = self.domain_dir(name)
             if not (d / "meta.json").is_file():
                 raise DomainNotFound(name)
             trash = self.root / f".deleted-{name}-{time.time_ns()}"
@@ -183,10 +183,10 @@ class DomainStore:
         shutil.rmtree(trash, ignore_errors=True)
 
     def interactions(self, name: str, version: int, generation: str | None) -> pd.DataFrame:
-        return pd.read_parquet(self._vdir(name, version, generation) / "interactions.parquet")
+        return pd.read_parquet(self.version_dir(name, version, generation) / "interactions.parquet")
 
     def features_dir(self, name: str, version: int, generation: str | None) -> Path:
-        return self._vdir(name, version, generation) / "features"
+        return self.version_dir(name, version, generation) / "features"
 
 
 def featurize_version(store: DomainStore, name: str, version: int, generation: str | None,
@@ -211,7 +211,7 @@ def featurize_version(store: DomainStore, name: str, version: int, generation: s
         data = Interactions.from_frame(store.interactions(name, version, generation), name)
         fs = featurize(data, checkpoint.features)
         checkpoint.check_schema(fs.schema())
-        vdir = store._vdir(name, version, generation)
+        vdir = store.version_dir(name, version, generation)
         if not vdir.is_dir():  # deleted or superseded meanwhile: do not recreate it
             return _meta_or_empty(store, name)
         with atomic_dir(vdir / "features") as tmp:
@@ -251,10 +251,10 @@ def _drop_stale(store: DomainStore, name: str, version: int, generation: str | N
     now = _meta_or_empty(store, name)
     if now.get("generation") != generation or version not in (now.get("current_version"),
                                                               now.get("pending_version")):
-        shutil.rmtree(store._vdir(name, version, generation), ignore_errors=True)
+        shutil.rmtree(store.version_dir(name, version, generation), ignore_errors=True)
     if not now:
         try:
-            store._dir(name).rmdir()
+            store.domain_dir(name).rmdir()
         except OSError:  # absent, or not empty
             pass
     return now
