@@ -12,7 +12,7 @@ import pytest
 from conftest import planted_interactions, wait_until
 from zsrec_ray.config import DomainSpec, FeatureConfig, PairConfig, PretrainConfig, SpectralConfig
 from zsrec_ray.data.splits import random_split
-from zsrec_ray.errors import ConfigError
+from zsrec_ray.errors import ConfigError, DataError
 from zsrec_ray.experiments.batch import BatchJob, BlockWriter, load_domain, plan, read_output
 from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.models.pretrained import PretrainedRecommender
@@ -72,11 +72,11 @@ def test_bad_requests_are_refused_before_any_work(setup, tmp_path):
         plan(job(setup, "bad-k", k=0))
     with pytest.raises(ConfigError, match="k must be between 1 and"):
         plan(job(setup, "bad-k", k=10_000))
-    with pytest.raises(ConfigError, match="checkpoint not found"):
+    with pytest.raises(DataError, match="checkpoint not found"):
         plan(BatchJob(checkpoint=str(tmp_path / "none.pt"), domain=setup[2], output=str(tmp_path / "o")))
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint")
-    with pytest.raises(Exception, match="not a valid zsrec checkpoint"):
+    with pytest.raises(DataError, match="not a valid zsrec checkpoint"):
         plan(BatchJob(checkpoint=str(corrupt), domain=setup[2], output=str(tmp_path / "o")))
     assert not (tmp_path / "o").exists()
     j = job(setup, "taken", k=5)

@@ -7,8 +7,8 @@ import scipy.sparse as sp
 
 import zsrec_ray.models.base as base_mod
 from conftest import planted_interactions
-from zsrec_ray.config import (BPRMFConfig, FeatureConfig, ItemKNNConfig, LightGCNConfig, ModelsConfig, PairConfig,
-                              PretrainConfig, SpectralConfig)
+from zsrec_ray.config import (BPRMFConfig, EASEConfig, FeatureConfig, ItemKNNConfig, LightGCNConfig, ModelsConfig,
+                              PairConfig, PretrainConfig, RP3betaConfig, SpectralConfig)
 from zsrec_ray.data.splits import random_split
 from zsrec_ray.models import NotFittedError
 from zsrec_ray.models.checkpoint import Checkpoint
@@ -19,6 +19,8 @@ from zsrec_ray.training.pretrain import prepare_source, pretrain
 
 FAST = ModelsConfig(
     itemknn=ItemKNNConfig(k=30),
+    ease=EASEConfig(l2=[10, 100, 1000]),
+    rp3beta=RP3betaConfig(alpha=[0.5, 1.0], beta=[0.0, 0.5], k=[20, 50]),
     bpr_mf=BPRMFConfig(dim=16, lr=0.02, batch_size=512, epochs=30, patience=5),
     lightgcn=LightGCNConfig(dim=16, lr=0.02, batch_size=1024, epochs=30, patience=5),
 )

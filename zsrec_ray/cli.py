@@ -38,7 +38,7 @@ def add_baselines_args(p: argparse.ArgumentParser) -> None:
     """Arguments shared by ``zsrec baselines`` and ``jobs/baselines.py``."""
     p.add_argument("--config", help="YAML file with a BaselinesConfig; flags below override it")
     p.add_argument("--datasets", type=_csv, help="comma-separated dataset names (see `zsrec data stats`)")
-    p.add_argument("--models", type=_csv, help="comma-separated: mostpop,itemknn,bpr_mf,lightgcn")
+    p.add_argument("--models", type=_csv, help="comma-separated: mostpop,itemknn,ease,rp3beta,bpr_mf,lightgcn")
     p.add_argument("--data-dir", help="directory holding the datasets (default: $ZSREC_DATA_DIR or ../shared/datasets)")
     p.add_argument("--split", choices=["random", "leave_last_out", "given", "heldout_users"],
                    help="split protocol (default: per-user random 80/10/10)")
@@ -84,13 +84,30 @@ def _cmd_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
+DOMAIN_HELP = ("A domain is a registered dataset name (`zsrec data stats`) or a file: a path containing '/' or "
+               "ending in .csv/.tsv/.txt/.parquet/.inter(.gz); a directory holding LightGCN-style train.txt and "
+               "test.txt is read as a given split.")
+
+
+def add_domain_args(p: argparse.ArgumentParser) -> None:
+    """How file domains are read: ``--columns`` and the preprocessing and split settings."""
+    p.add_argument("--columns", type=_parse_columns, metavar="user=COL,item=COL[,timestamp=COL][,rating=COL]",
+                   help="column mapping of the CSV/TSV/Parquet domains given here (default: the file's columns "
+                        "are named user, item[, rating, timestamp])")
+    p.add_argument("--min-rating", type=float, help="keep interactions with rating >= this (default: every pair)")
+    p.add_argument("--k-core", type=int, help="iterative k-core threshold (default 5)")
+    p.add_argument("--split", choices=["random", "leave_last_out", "given", "heldout_users"],
+                   help="split protocol (default: per-user random 80/10/10; a LightGCN-style directory: given)")
+
+
 def add_zeroshot_args(p: argparse.ArgumentParser) -> None:
     """Arguments shared by ``zsrec zeroshot`` and the evaluate job."""
     p.add_argument("--config", help="YAML file with a ZeroShotConfig; flags below override it")
-    p.add_argument("--sources", type=_csv, help="comma-separated source datasets to pretrain on")
-    p.add_argument("--target", help="dataset to evaluate on (nothing is trained on it)")
+    p.add_argument("--sources", type=_csv, help="comma-separated source domains to pretrain on")
+    p.add_argument("--target", help="domain to evaluate on (nothing is trained on it)")
     p.add_argument("--leave-one-out", type=_csv, metavar="A,B,...",
-                   help="for every dataset in the list: pretrain on the others, evaluate on it")
+                   help="for every domain in the list: pretrain on the others, evaluate on it")
+    add_domain_args(p)
     p.add_argument("--in-domain", action="store_true", help="pretrain on the target itself (sources = target)")
     p.add_argument("--inductive", action="store_true",
                    help="held-out-users split: 10%% of the target's users unseen in training, scored from their history")
@@ -108,18 +125,40 @@ def add_zeroshot_args(p: argparse.ArgumentParser) -> None:
     add_set_arg(p)
 
 
+def domain_arg(text: str, columns: dict[str, str] | None) -> str | dict:
+    """A domain given on the command line, as a config value: a dataset name, or a file's spec."""
+    from zsrec_ray.config import DomainSpec, as_domain
+
+    d = as_domain(text, columns)
+    return d.model_dump(exclude_none=True) if isinstance(d, DomainSpec) else d
+
+
+def domain_flags(args: argparse.Namespace) -> dict:
+    """Config overrides of the domain flags (``--target``, ``--sources``, ``--columns``, split, ...)."""
+    columns = getattr(args, "columns", None)
+    given = [d for d in [getattr(args, "target", None), *(getattr(args, "sources", None) or []),
+                         *(getattr(args, "leave_one_out", None) or [])] if d]
+    if columns and not any(isinstance(domain_arg(d, None), dict) for d in given):
+        raise ZsrecError("--columns applies to file domains, and none was given (a file is a path containing '/' "
+                         "or ending in .csv/.tsv/.txt/.parquet/.inter)")
+    target = getattr(args, "target", None)
+    return {"target": domain_arg(target, columns) if target else None,
+            "sources": [domain_arg(d, columns) for d in args.sources] if getattr(args, "sources", None) else None,
+            "split.kind": getattr(args, "split", None), "preprocess.k_core": getattr(args, "k_core", None),
+            "preprocess.min_rating": getattr(args, "min_rating", None)}
+
+
 def zeroshot_config(args: argparse.Namespace):
     """A YAML ZeroShotConfig (if any) with the command-line flags and ``--set`` applied."""
     from zsrec_ray.config import ZeroShotConfig
 
     seed = {f"{k}.seed": args.seed for k in ("split", "features", "pretrain")} if args.seed is not None else {}
     cfg = build_config(args, ZeroShotConfig, {
-        "sources": args.sources or None, "target": args.target, "data_dir": args.data_dir,
+        **domain_flags(args), "data_dir": args.data_dir,
         "cache_dir": args.cache_dir, "compare": args.compare or None, "output": args.output,
-        "split.kind": "heldout_users" if args.inductive else None, "pretrain.model": args.model,
-        "features.backend": args.backend, "pretrain.graph_frac": args.graph_frac, "pretrain.epochs": args.epochs,
-        **seed})
-    return apply_overrides(cfg, {"sources": [cfg.target]}) if args.in_domain else cfg
+        "pretrain.model": args.model, "features.backend": args.backend, "pretrain.graph_frac": args.graph_frac,
+        "pretrain.epochs": args.epochs, **seed, **({"split.kind": "heldout_users"} if args.inductive else {})})
+    return apply_overrides(cfg, {"sources": [cfg.model_dump()["target"]]}) if args.in_domain else cfg
 
 
 ZEROSHOT_COLUMNS = ["target", "sources", "model", "recall@20", "ndcg@20", "x_mostpop", "x_itemknn", "x_lightgcn",
@@ -146,8 +185,9 @@ def _finished_results(cfg) -> list[dict]:
 
 
 def _cmd_zeroshot(args: argparse.Namespace) -> int:
-    from zsrec_ray.files import format_table, write_json
+    from zsrec_ray.config import as_domain
     from zsrec_ray.experiments.zeroshot import run_leave_one_out, run_zeroshot
+    from zsrec_ray.files import format_table, write_json
 
     cfg = zeroshot_config(args)
     if getattr(args, "matrix", None):
@@ -163,12 +203,14 @@ def _cmd_zeroshot(args: argparse.Namespace) -> int:
         rows.append({"source": "MostPop on target", **m["mostpop"]})
         print(json.dumps(m, indent=2, default=float) if args.json else format_table(rows))
         return 0
+    if args.load and (args.leave_one_out or args.checkpoint):
+        raise ZsrecError("--load evaluates a saved checkpoint; it does not go with --leave-one-out or --checkpoint")
     if args.leave_one_out:
         save = (lambda res: write_json({"config": cfg.model_dump(), "results": res}, cfg.output)) if cfg.output else None
-        results = run_leave_one_out(cfg, args.leave_one_out, progress=True, on_result=save,
-                                    done=_finished_results(cfg))
+        results = run_leave_one_out(cfg, [as_domain(d, args.columns) for d in args.leave_one_out], progress=True,
+                                    on_result=save, done=_finished_results(cfg))
     else:
-        results = [run_zeroshot(cfg, progress=True, checkpoint_path=args.checkpoint)]
+        results = [run_zeroshot(cfg, progress=True, checkpoint_path=args.checkpoint, load=args.load)]
     doc = {"config": cfg.model_dump(), "results": results}
     if cfg.output:
         write_json(doc, cfg.output)
@@ -220,8 +262,7 @@ def _ray_config(args: argparse.Namespace):
     from zsrec_ray.config import ZeroShotConfig
 
     return build_config(args, ZeroShotConfig, {
-        "sources": getattr(args, "sources", None) or None, "target": getattr(args, "target", None),
-        "data_dir": args.data_dir, "checkpoint": getattr(args, "checkpoint", None), "ray.address": args.address,
+        **domain_flags(args), "data_dir": args.data_dir, "checkpoint": getattr(args, "checkpoint", None), "ray.address": args.address,
         "ray.store": args.store, "ray.num_workers": getattr(args, "num_workers", None),
         "ray.force": getattr(args, "force", None) or None, "pretrain.epochs": getattr(args, "epochs", None)})
 
@@ -231,9 +272,10 @@ def add_ray_args(p: argparse.ArgumentParser, step: str) -> None:
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray)")
     p.add_argument("--store", help="feature store root: a directory or a pyarrow URI (file://, s3://, ...)")
     p.add_argument("--data-dir", help="datasets directory")
-    p.add_argument("--sources", type=_csv, help="comma-separated source datasets")
+    p.add_argument("--sources", type=_csv, help="comma-separated source domains")
     if step in ("featurize", "evaluate", "run"):
-        p.add_argument("--target", help="target dataset (never trained on)")
+        p.add_argument("--target", help="target domain (never trained on)")
+    add_domain_args(p)
     if step == "featurize":
         p.add_argument("--force", action="store_true", help="recompute features the store already holds")
     if step in ("pretrain", "run"):
@@ -321,18 +363,16 @@ def _parse_columns(text: str) -> dict[str, str]:
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
-    from zsrec_ray.config import DomainSpec, default_cache_dir
-    from zsrec_ray.data.registry import list_datasets
+    from zsrec_ray.config import DomainSpec, as_domain, default_cache_dir
     from zsrec_ray.distributed.batch import batch_recommend
     from zsrec_ray.distributed.runtime import ray_session
     from zsrec_ray.experiments.batch import BatchJob, plan
     from zsrec_ray.files import write_json
 
-    is_file = args.domain not in list_datasets()  # anything else is a file, read with the loaders' rules
-    if is_file and not args.columns:
-        raise ZsrecError(f"{args.domain}: a file domain needs --columns user=COL,item=COL")
-    spec = DomainSpec(dataset=Path(args.domain).stem if is_file else args.domain,
-                      path=args.domain if is_file else None, columns=args.columns if is_file else None)
+    domain = as_domain(args.domain, args.columns)
+    if args.columns and isinstance(domain, str):
+        raise ZsrecError(f"--columns applies to a file domain; {args.domain!r} is a dataset name")
+    spec = domain if isinstance(domain, DomainSpec) else DomainSpec(dataset=domain)
     job = BatchJob(checkpoint=args.checkpoint, domain=spec, output=args.output, k=args.k,
                    exclude_seen=not args.include_seen, block_users=args.block_users, candidates=args.candidates,
                    data_dir=args.data_dir, cache_dir=str(default_cache_dir()))
@@ -352,9 +392,11 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
 
 def add_recommend_args(p: argparse.ArgumentParser) -> None:
     """Arguments of ``zsrec recommend`` and ``jobs/recommend.py``."""
-    p.add_argument("--checkpoint", default="runs/checkpoints/zsrec.pt", help="pretrained checkpoint")
-    p.add_argument("--domain", required=True, help="registered dataset name, or a CSV/TSV/Parquet file (with --columns)")
-    p.add_argument("--columns", type=_parse_columns, help="file column mapping: user=COL,item=COL[,timestamp=COL]")
+    p.add_argument("--checkpoint", default="zsrec-base", help="pretrained checkpoint: a file, or a shipped model "
+                                                               "(default: zsrec-base)")
+    p.add_argument("--domain", required=True, help=DOMAIN_HELP)
+    p.add_argument("--columns", type=_parse_columns, help="file column mapping: user=COL,item=COL[,timestamp=COL] "
+                                                          "(default: columns named user, item)")
     p.add_argument("--k", type=int, default=20, help="items per user (1 .. the domain's item count)")
     p.add_argument("--output", required=True, help="output directory of Parquet blocks (user, rank, item, score)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output (default: refuse it, or "
@@ -413,10 +455,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_baselines_args(p)
     p.set_defaults(func=_cmd_baselines)
     p = sub.add_parser("zeroshot", help="pretrain on source domains, evaluate on a target never trained on",
-                       description="Pretrain the zero-shot ranker on the source datasets (features from each "
-                                   "source's own interactions, pooled BPR) and evaluate it on the target's test "
-                                   "split next to MostPop, ItemKNN and LightGCN fitted on the target.")
+                       description="Pretrain the zero-shot ranker on the source domains (features from each "
+                                   "source's own interactions, pooled BPR), or --load a saved one, and evaluate it "
+                                   "on the target's test split next to MostPop, ItemKNN and LightGCN fitted on the "
+                                   "target. Every domain is loaded and checked before any work. " + DOMAIN_HELP,
+                       epilog="example: zsrec zeroshot --load zsrec-base --target shop.csv "
+                              "--columns user=uid,item=iid,timestamp=ts --compare mostpop,itemknn")
     add_zeroshot_args(p)
+    p.add_argument("--load", metavar="CK", help="evaluate this checkpoint (a file, or a shipped model: zsrec-base) "
+                                                "instead of pretraining; nothing is trained")
     p.add_argument("--matrix", type=_csv, metavar="A,B,...",
                    help="source -> target matrix: pretrain on each dataset alone, evaluate on all of them")
     p.add_argument("--plot", help="with --matrix: write the heatmap PNG here")
@@ -427,7 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "scores. Reports the relative change over each base on test.")
     add_zeroshot_args(p)
     p.add_argument("--bases", type=_csv, default=["lightgcn", "bpr_mf"], help="in-domain base models")
-    p.add_argument("--load", help="use this checkpoint instead of pretraining on --sources")
+    p.add_argument("--load", metavar="CK", help="use this checkpoint (a file, or a shipped model: zsrec-base) "
+                                                "instead of pretraining on --sources")
     p.set_defaults(func=_cmd_interpolate)
     from zsrec_ray.experiments.ablation import VARIANTS
 
@@ -453,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address (default: an embedded local Ray)")
     p.set_defaults(func=_cmd_serve)
     for step, (short, long) in RAY_STEPS.items():
-        p = sub.add_parser(step, help=short, description=long)
+        p = sub.add_parser(step, help=short, description=long + " " + DOMAIN_HELP)
         add_ray_args(p, step)
         p.set_defaults(func=_cmd_ray_step)
     return parser

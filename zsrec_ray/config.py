@@ -49,15 +49,91 @@ class SplitConfig(_Strict):
     seed: int = 0
 
 
-class DomainSpec(_Strict):
-    """One domain: a registered dataset (or a file with a column mapping) plus preprocessing and split."""
+#: File name endings that make a domain string a file path (besides containing a "/").
+FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".inter", ".gz")
 
-    dataset: str = Field(description="registered dataset name, or a label for `path`")
-    path: str | None = Field(None, description="CSV/TSV/Parquet file to load instead of a registered dataset")
+
+class DomainSpec(_Strict):
+    """One domain: a registered dataset, or a file of interactions, plus preprocessing and split.
+
+    A file (``path``) is read by its ``format``: ``table`` (CSV/TSV/TXT/Parquet with a header row;
+    ``columns`` maps ours to the file's), ``recbole`` (a RecBole atomic ``.inter`` file) or
+    ``lightgcn`` (a directory holding ``train.txt`` and ``test.txt``, one ``user item item ...``
+    line per user, used as a given split); ``auto`` picks ``lightgcn`` for a directory,
+    ``recbole`` for ``.inter`` and ``table`` otherwise.
+    """
+
+    dataset: str | None = Field(None, description="registered dataset name; for a file, its label (default: the "
+                                                  "file's name without extension)")
+    path: str | None = Field(None, description="file (or LightGCN-style directory) to load instead of a registered "
+                                               "dataset")
+    format: Literal["auto", "table", "recbole", "lightgcn"] = Field("auto", description="how `path` is read")
     columns: dict[str, str] | None = Field(
         None, description="mapping from our column (user, item, rating, timestamp) to the file's column")
-    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
-    split: SplitConfig = Field(default_factory=SplitConfig)
+    preprocess: PreprocessConfig | None = Field(None, description="None: the enclosing config's (or the defaults)")
+    split: SplitConfig | None = Field(None, description="None: the enclosing config's (or the defaults; a "
+                                                        "LightGCN-style directory: its given split)")
+
+    @model_validator(mode="after")
+    def _label(self) -> "DomainSpec":
+        if self.dataset is None:
+            if self.path is None:
+                raise ValueError("a domain needs `dataset` (a registered dataset name) or `path` (a file)")
+            self.dataset = file_label(self.path)
+        return self
+
+    def default_split(self, base: SplitConfig | None = None) -> SplitConfig:
+        """``base`` (default: the defaults), with ``kind: given`` for a LightGCN-style directory."""
+        base = base or SplitConfig()
+        if self.file_format == "lightgcn" and base.kind != "heldout_users":
+            return base.model_copy(update={"kind": "given"})
+        return base
+
+    @property
+    def file_format(self) -> str | None:
+        """The resolved format of ``path`` (None for a registered dataset)."""
+        if self.path is None:
+            return None
+        if self.format != "auto":
+            return self.format
+        p = Path(self.path).expanduser()
+        if p.is_dir():
+            return "lightgcn"
+        return "recbole" if p.name.removesuffix(".gz").endswith(".inter") else "table"
+
+
+#: A domain in a config: a registered dataset's name or a :class:`DomainSpec`.
+Domain = str | DomainSpec
+
+
+def file_label(path: str) -> str:
+    """A file domain's default label: its name without extensions (``data/shop.csv.gz`` -> ``shop``)."""
+    name = Path(path.rstrip("/")).name
+    for suffix in FILE_SUFFIXES:
+        name = name.removesuffix(".gz").removesuffix(suffix)
+    return name or "domain"
+
+
+def is_path_like(text: str) -> bool:
+    """Whether a domain string names a file: it contains a ``/`` or ends in a data file extension."""
+    return "/" in text or text.lower().endswith(FILE_SUFFIXES)
+
+
+def as_domain(text: str, columns: dict[str, str] | None = None) -> Domain:
+    """A domain given as text (CLI, YAML list): a file path becomes a DomainSpec (with ``columns``),
+    anything else stays a dataset name."""
+    return DomainSpec(path=text, columns=columns) if is_path_like(text) else text
+
+
+def domain_label(domain: Domain) -> str:
+    """The name a domain is reported and stored under."""
+    domain = as_domain(domain) if isinstance(domain, str) else domain
+    return domain if isinstance(domain, str) else str(domain.dataset)
+
+
+def domain_from_json(value: Any) -> Domain:
+    """Inverse of ``model_dump`` for a domain (a name, or a DomainSpec's dict)."""
+    return value if isinstance(value, str) else DomainSpec.model_validate(value)
 
 
 class Node2VecConfig(_Strict):
@@ -144,6 +220,24 @@ class ItemKNNConfig(_Strict):
     shrink: float = Field(0.0, ge=0, description="cosine shrinkage term")
 
 
+class EASEConfig(_Strict):
+    l2: list[float] = Field(default_factory=lambda: [50.0, 200.0, 500.0, 1000.0, 3000.0, 10000.0], min_length=1,
+                            description="L2 candidates, picked on validation NDCG@20 (in increasing order, stopping "
+                                        "after two worse in a row); without validation data the first")
+    max_items: int = Field(30_000, ge=1, description="refuse larger catalogues (dense items x items solve: about "
+                                                     "12 bytes x items^2 of memory)")
+
+
+class RP3betaConfig(_Strict):
+    alpha: list[float] = Field(default_factory=lambda: [0.5, 0.75, 1.0], min_length=1,
+                               description="transition probability exponent candidates")
+    beta: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5], min_length=1,
+                              description="popularity penalty exponent candidates")
+    k: list[int] = Field(default_factory=lambda: [50, 100, 200], min_length=1,
+                         description="neighbours kept per item, candidates; every combination is scored on "
+                                     "validation NDCG@20 (without validation data: the first of each)")
+
+
 class BPRMFConfig(_Strict):
     dim: int = 64
     lr: float = 2e-3
@@ -172,6 +266,8 @@ class LightGCNConfig(_Strict):
 
 class ModelsConfig(_Strict):
     itemknn: ItemKNNConfig = Field(default_factory=ItemKNNConfig)
+    ease: EASEConfig = Field(default_factory=EASEConfig)
+    rp3beta: RP3betaConfig = Field(default_factory=RP3betaConfig)
     bpr_mf: BPRMFConfig = Field(default_factory=BPRMFConfig)
     lightgcn: LightGCNConfig = Field(default_factory=LightGCNConfig)
 
@@ -328,8 +424,9 @@ class ZeroShotConfig(_Strict):
 
     data_dir: str | None = None
     cache_dir: str | None = Field(None, description="feature and baseline cache (default: $ZSREC_CACHE_DIR or ~/.cache/zsrec)")
-    sources: list[str] = Field(default_factory=lambda: ["ml-100k", "lastfm"])
-    target: str = "ml-1m"
+    sources: list[Domain] = Field(default_factory=lambda: ["ml-100k", "lastfm"],
+                                  description="domains to pretrain on: dataset names, file paths or DomainSpecs")
+    target: Domain = Field("ml-1m", description="domain to evaluate on: a dataset name, a file path or a DomainSpec")
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     features: FeatureConfig = Field(default_factory=FeatureConfig)
@@ -346,12 +443,40 @@ class ZeroShotConfig(_Strict):
                                                                      "checkpoint and evaluate/serve read it")
     output: str | None = None
 
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _source_paths(cls, v: Any) -> Any:
+        return [as_domain(d) if isinstance(d, str) else d for d in v] if isinstance(v, list) else v
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target_path(cls, v: Any) -> Any:
+        return as_domain(v) if isinstance(v, str) else v
+
     @model_validator(mode="after")
     def _space_paths_exist(self) -> "ZeroShotConfig":
         tree = self.model_dump()
         for key in self.tune.space:
             _resolve(tree, key)
         return self
+
+    def domain_spec(self, domain: Domain) -> DomainSpec:
+        """The full spec of a domain of this config: a name gets this config's preprocessing and
+        split; a DomainSpec keeps its own where it sets them. A LightGCN-style directory without its
+        own split uses its given train/test split."""
+        domain = as_domain(domain) if isinstance(domain, str) else domain
+        if isinstance(domain, str):
+            return DomainSpec(dataset=domain, preprocess=self.preprocess, split=self.split)
+        return domain.model_copy(update={"preprocess": domain.preprocess or self.preprocess,
+                                         "split": domain.split or domain.default_split(self.split)})
+
+    @property
+    def source_labels(self) -> list[str]:
+        return [domain_label(d) for d in self.sources]
+
+    @property
+    def target_label(self) -> str:
+        return domain_label(self.target)
 
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
@@ -368,7 +493,8 @@ class ServeConfig(_Strict):
     ``protect_reads`` is false. ``/healthz`` and the OpenAPI docs are open.
     """
 
-    checkpoint: str = Field("runs/checkpoints/zsrec.pt", description="pretrained checkpoint to serve")
+    checkpoint: str = Field("zsrec-base", description="pretrained checkpoint to serve: a file, or a shipped model "
+                                                     "(zsrec-base, inside the package)")
     storage_dir: str = Field("runs/serve", description="registered domains: interactions, features, status")
     token_env: str = Field("ZSREC_API_TOKEN", description="environment variable holding the write token")
     token_file: str | None = Field(None, description="file holding the write token (read if the variable is unset)")

@@ -60,8 +60,24 @@ def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
     try:
         with _open_text(path) as f:
             yield from enumerate(f, 1)
-    except (OSError, EOFError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
+    except (OSError, EOFError) as e:
         raise DataError(f"{path}: cannot read: {e}") from None
+
+
+def not_utf8(path: Path) -> DataError:
+    """The error for a file that is not UTF-8 text, naming the first bad line and byte."""
+    try:
+        with (gzip.open(path, "rb") if Path(path).suffix == ".gz" else open(path, "rb")) as f:
+            for lineno, raw in enumerate(f, 1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    return DataError(f"{path}: not UTF-8 text (line {lineno}: byte {raw[e.start]:#04x})")
+    except (OSError, EOFError) as e:
+        return DataError(f"{path}: cannot read: {e}")
+    return DataError(f"{path}: not UTF-8 text")
 
 
 # ---------------------------------------------------------------------------- validation
@@ -137,7 +153,10 @@ def _read_delimited(path: Path | BinaryIO, sep: str, name: object = None) -> pd.
         raise DataError(f"{name}: file is empty") from None
     except pd.errors.ParserError as e:
         raise DataError(f"{name}: cannot parse: {e}") from None
-    except (OSError, EOFError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise (not_utf8(path) if isinstance(path, Path) else DataError(f"{name}: not UTF-8 text ({e.reason})")) \
+            from None
+    except (OSError, EOFError) as e:
         raise DataError(f"{name}: cannot read: {e}") from None
     df.columns = [str(c).strip() for c in df.columns]
     return df.dropna(how="all")

@@ -10,7 +10,17 @@ from typing import Literal
 
 import pandas as pd
 
-from zsrec_ray.config import DomainSpec, ZeroShotConfig, default_cache_dir, default_data_dir
+from zsrec_ray.config import (
+    FILE_SUFFIXES,
+    Domain,
+    DomainSpec,
+    PreprocessConfig,
+    ZeroShotConfig,
+    default_cache_dir,
+    default_data_dir,
+    domain_label,
+    is_path_like,
+)
 from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.data.loaders import (
     MissingDataFile,
@@ -168,26 +178,68 @@ def load_raw(name: str, data_dir: str | Path | None = None) -> pd.DataFrame:
 
 
 def _raw_frame(spec: DomainSpec, data_dir: str | Path | None) -> pd.DataFrame:
-    if spec.path is not None:
-        return load_table(Path(spec.path).expanduser(), spec.columns)
-    if spec.columns is not None:
-        raise ConfigError(f"{spec.dataset}: 'columns' only applies together with 'path'")
-    return load_raw(spec.dataset, data_dir)
+    fmt = spec.file_format
+    if fmt is None:
+        if spec.columns is not None:
+            raise ConfigError(f"{spec.dataset}: 'columns' only applies together with 'path'")
+        if is_path_like(str(spec.dataset)) or spec.dataset not in _REGISTRY:
+            raise DataError(f"unknown dataset {spec.dataset!r}; known: {', '.join(_REGISTRY)}. A file domain is a "
+                            f"path (containing '/' or ending in {', '.join(FILE_SUFFIXES)})")
+        return load_raw(spec.dataset, data_dir)
+    path = Path(str(spec.path)).expanduser()
+    if not path.exists() and not path.with_name(path.name + ".gz").exists():
+        raise MissingDataFile(f"{path}: no such file or directory")
+    if fmt != "table" and spec.columns is not None:
+        raise ConfigError(f"{path}: 'columns' applies to tables (CSV/TSV/Parquet), not {fmt} files")
+    if fmt == "lightgcn":
+        if not path.is_dir():
+            raise MissingDataFile(f"{path}: a LightGCN-style domain is a directory holding train.txt and test.txt")
+        return load_lightgcn(path)
+    if fmt == "recbole":
+        return load_recbole_inter(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; a table domain is a CSV/TSV/Parquet file (a directory is read as "
+                        f"LightGCN-style train.txt/test.txt)")
+    return load_table(path, spec.columns)
 
 
 def load_interactions(spec: DomainSpec, data_dir: str | Path | None = None) -> Interactions:
-    """Load a domain (registered dataset, or ``spec.path`` with ``spec.columns``) and preprocess it."""
-    data = Interactions.from_frame(_raw_frame(spec, data_dir), name=spec.dataset)
-    return preprocess(data, k=spec.preprocess.k_core, min_rating=spec.preprocess.min_rating)
+    """Load a domain (registered dataset, or the file at ``spec.path``) and preprocess it."""
+    data = Interactions.from_frame(_raw_frame(spec, data_dir), name=str(spec.dataset))
+    pre = spec.preprocess or PreprocessConfig()
+    try:
+        return preprocess(data, k=pre.k_core, min_rating=pre.min_rating)
+    except DataError as e:
+        if spec.path is None:
+            raise
+        raise DataError(f"{spec.path}: {e}") from None
 
 
 def load_split(spec: DomainSpec, data_dir: str | Path | None = None) -> Split:
     """:func:`load_interactions`, then the split of ``spec.split`` (``given`` uses the dataset's own labels)."""
-    s = spec.split
+    s = spec.split or spec.default_split()
     return make_split(load_interactions(spec, data_dir), s.kind, seed=s.seed,
                       valid_frac=s.valid_frac, test_frac=s.test_frac)
 
 
-def domain_split(cfg: ZeroShotConfig, dataset: str) -> Split:
-    """The split of registered ``dataset`` under ``cfg``'s preprocessing and split settings."""
-    return load_split(DomainSpec(dataset=dataset, preprocess=cfg.preprocess, split=cfg.split), cfg.resolved_data_dir())
+def domain_split(cfg: ZeroShotConfig, domain: Domain) -> Split:
+    """The split of ``domain`` (a dataset name or a DomainSpec) under ``cfg``'s preprocessing and split."""
+    return load_split(cfg.domain_spec(domain), cfg.resolved_data_dir())
+
+
+def load_domains(cfg: ZeroShotConfig, domains: list[Domain]) -> dict[str, Split]:
+    """Load and split every domain before any work on them starts; one DataError lists every
+    domain that cannot be loaded (missing, unparsable, wrong columns, empty after the k-core)."""
+    splits, problems = {}, []
+    for d in domains:
+        label = domain_label(d)
+        if label in splits:
+            continue
+        try:
+            splits[label] = domain_split(cfg, d)
+        except (DataError, ConfigError) as e:
+            problems.append(str(e))
+    if problems:
+        raise DataError("\n".join(problems) if len(problems) == 1 else
+                        f"{len(problems)} domains cannot be loaded:\n  " + "\n  ".join(problems))
+    return splits

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zsrec_ray.config import DomainSpec, ZeroShotConfig
+from zsrec_ray.config import ZeroShotConfig, domain_label
+from zsrec_ray.data.registry import load_domains
 from zsrec_ray.features.store import FeatureStore
 from zsrec_ray.files import absolute_uri
 
@@ -26,8 +27,9 @@ def featurize_step(cfg: ZeroShotConfig, with_target: bool = True) -> dict[str, A
     """Featurize the sources (training split and feature graph) and the target into the store."""
     from zsrec_ray.distributed.featurize import featurize_domains
 
-    names = list(dict.fromkeys(cfg.sources + ([cfg.target] if with_target else [])))
-    specs = [DomainSpec(dataset=n, preprocess=cfg.preprocess, split=cfg.split) for n in names]
+    domains = {domain_label(d): d for d in cfg.sources + ([cfg.target] if with_target else [])}
+    load_domains(cfg, list(domains.values()))  # every domain loads before any featurization starts
+    specs = [cfg.domain_spec(d) for d in domains.values()]
     t0 = time.perf_counter()
     rows = featurize_domains(specs, cfg.features, _store_uri(cfg), cfg.pretrain.graph_frac, cfg.pretrain.seed,
                              cfg.resolved_data_dir(), cfg.ray.force, cfg.ray.cpus_per_domain, cfg.ray.shard_edges)
@@ -47,30 +49,34 @@ def run_name(cfg: ZeroShotConfig) -> str:
 
 
 def pretrain_step(cfg: ZeroShotConfig) -> dict[str, Any]:
-    """Ray Train pretraining on the sources; writes the final checkpoint to ``cfg.checkpoint``."""
+    """Ray Train pretraining on the sources (featurized into the store first where missing); writes
+    the final checkpoint to ``cfg.checkpoint``."""
     from zsrec_ray.distributed.train import pretrain_distributed
 
+    feat = featurize_step(cfg, with_target=False)
+    if feat["failed"]:
+        return {"step": "pretrain", "featurize": feat, "error": f"featurization failed for {feat['failed']}"}
     r = cfg.ray
     ck, report = pretrain_distributed(cfg, cfg.sources, _store_uri(cfg), r.storage_path, run_name(cfg), r.num_workers,
                                       r.use_gpu, r.max_failures, cpus_per_worker=r.cpus_per_worker)
     path = ck.save(cfg.checkpoint)
-    return {"step": "pretrain", "checkpoint": str(path), "sources": cfg.sources, "report": report}
+    return {"step": "pretrain", "checkpoint": str(path), "sources": cfg.source_labels, "report": report}
 
 
 def evaluate_step(cfg: ZeroShotConfig, checkpoint: str | None = None) -> dict[str, Any]:
     """Zero-shot test metrics of a checkpoint on the target, beside the baselines fitted on the target."""
-    from zsrec_ray.data.registry import domain_split
     from zsrec_ray.experiments.zeroshot import add_ratios, baseline_row, evaluate_pretrained
     from zsrec_ray.models.checkpoint import Checkpoint
 
     t0 = time.perf_counter()
+    split = load_domains(cfg, [cfg.target])[cfg.target_label]
     ck = Checkpoint.load(checkpoint or cfg.checkpoint)
-    split = domain_split(cfg, cfg.target)
     rows = [evaluate_pretrained(cfg, ck, split, f"pretrained-{ck.pretrain.model}", FeatureStore(_store_uri(cfg)).featurizer())]
     rows += [baseline_row(cfg, split, b) for b in cfg.compare]
     sources = ck.metadata.get("sources", [])
-    mode = "in-domain" if sources == [cfg.target] else ("zero-shot" if cfg.target not in sources else "mixed")
-    return {"step": "evaluate", "target": cfg.target, "sources": sources, "mode": mode,
+    label = cfg.target_label
+    mode = "in-domain" if sources == [label] else ("zero-shot" if label not in sources else "mixed")
+    return {"step": "evaluate", "target": label, "sources": sources, "mode": mode,
             "checkpoint": str(checkpoint or cfg.checkpoint), "rows": add_ratios(rows),
             "wall_s": time.perf_counter() - t0}
 

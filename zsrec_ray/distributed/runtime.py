@@ -20,6 +20,8 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, **kwargs
     """
     if ray.is_initialized():
         return False
+    if not logging.getLogger().isEnabledFor(logging.INFO):  # Ray's own INFO lines only with -v
+        kwargs.setdefault("logging_level", logging.WARNING)
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         kwargs.pop("include_dashboard", None)  # a cluster's own setting

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zsrec_ray.config import ZeroShotConfig
+from zsrec_ray.config import Domain, ZeroShotConfig, domain_from_json
 from zsrec_ray.data.registry import domain_split
 from zsrec_ray.features.store import FeatureStore
 from zsrec_ray.files import absolute_uri
@@ -47,11 +47,13 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     import ray.train.torch
 
     cfg = ZeroShotConfig.model_validate_json(loop_config["config"])
+    # Ray starts a worker with one intra-op thread; use the CPUs the worker reserved
+    torch.set_num_threads(max(1, int(loop_config.get("cpus_per_worker", 1))))
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     store = FeatureStore(loop_config["store"])
     pairs = cfg.pairs if cfg.pretrain.model == "pair" else None
-    sources = [prepare_source(domain_split(cfg, s), cfg.features, pairs, cfg.pretrain.graph_frac,
+    sources = [prepare_source(domain_split(cfg, domain_from_json(s)), cfg.features, pairs, cfg.pretrain.graph_frac,
                               cfg.pretrain.seed, store.featurizer()) for s in loop_config["sources"]]
     trainer = Pretrainer(sources, cfg.features, cfg.pairs, cfg.pretrain, rank=rank, world=world,
                          wrap=ray.train.torch.prepare_model if world > 1 else None, allreduce=_allreduce)
@@ -74,7 +76,11 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             ray.train.report(metrics, checkpoint=ckpt, checkpoint_dir_name=f"epoch_{trainer.epoch:04d}")
 
 
-def pretrain_distributed(cfg: ZeroShotConfig, sources: list[str], store_uri: str, storage_path: str,
+def _train_log_level() -> str:
+    return "INFO" if logging.getLogger().isEnabledFor(logging.INFO) else "WARNING"
+
+
+def pretrain_distributed(cfg: ZeroShotConfig, sources: list[Domain], store_uri: str, storage_path: str,
                          name: str = "pretrain", num_workers: int = 2, use_gpu: bool = False,
                          max_failures: int = 2, cpus_per_worker: float = 1.0) -> tuple[Checkpoint, dict]:
     """Run :func:`train_loop_per_worker` on ``num_workers`` Ray Train workers; returns the final core
@@ -90,12 +96,16 @@ def pretrain_distributed(cfg: ZeroShotConfig, sources: list[str], store_uri: str
     t0 = time.perf_counter()
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"config": cfg.model_dump_json(), "sources": list(sources), "store": store_uri},
+        train_loop_config={"config": cfg.model_dump_json(), "store": store_uri,
+                           "sources": [s if isinstance(s, str) else s.model_dump() for s in sources],
+                           "cpus_per_worker": cpus_per_worker},
         scaling_config=ray.train.ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                                resources_per_worker={"CPU": cpus_per_worker}),
         run_config=ray.train.RunConfig(name=name, storage_path=absolute_uri(storage_path),
                                        failure_config=ray.train.FailureConfig(max_failures=max_failures),
-                                       checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2)),
+                                       checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+                                       # Ray Train's per-report lines only with -v; always in the run's log files
+                                       logging_config=ray.train.LoggingConfig(log_level=_train_log_level())),
     )
     result = trainer.fit()
     if result.checkpoint is None:

@@ -19,7 +19,7 @@ import yaml
 from zsrec_ray.config import TuneSearchConfig, ZeroShotConfig, apply_overrides
 from zsrec_ray.errors import ZsrecError
 from zsrec_ray.experiments.loso import LeaveOneSourceOut
-from zsrec_ray.data.registry import domain_split
+from zsrec_ray.data.registry import load_domains
 from zsrec_ray.features.store import FeatureStore
 from zsrec_ray.files import absolute_uri
 
@@ -46,7 +46,7 @@ def trainable(params: dict[str, Any], base_json: str, store: str) -> None:
     base = ZeroShotConfig.model_validate_json(base_json)
     cfg = apply_overrides(trial_config(base, params), {"pretrain.epochs": base.tune.max_epochs})
     store = FeatureStore(store)
-    loso = LeaveOneSourceOut(cfg, {s: domain_split(cfg, s) for s in cfg.sources}, store.featurizer(),
+    loso = LeaveOneSourceOut(cfg, load_domains(cfg, cfg.sources), store.featurizer(),
                              alpha=cfg.interpolation.alpha)
     epoch = 0
     while not loso.done:
@@ -88,7 +88,7 @@ def run_tune(cfg: ZeroShotConfig, out_dir: str | Path, resume: bool = True) -> d
     doc = best_cfg.model_dump(mode="json", exclude={"tune"})
     (out / "best_config.yaml").write_text(
         f"# Best of Ray Tune run {t.name!r}: {t.metric} = {best.metrics[t.metric]:.4f} (leave-one-source-out "
-        f"over {', '.join(cfg.sources)})\n" + yaml.safe_dump(doc, sort_keys=False))
+        f"over {', '.join(cfg.source_labels)})\n" + yaml.safe_dump(doc, sort_keys=False))
     df = grid.get_dataframe()
     keep = [c for c in df.columns if c.startswith("config/") and c.split("/", 1)[1] in t.space]
     table = df[["trial_id", "epoch", "zeroshot_ndcg@20", "blend_ndcg@20", *keep]].sort_values(t.metric, ascending=False)

@@ -23,7 +23,7 @@ from zsrec_ray.data.registry import load_interactions
 from zsrec_ray.errors import ConfigError
 from zsrec_ray.features.featurizer import caching_featurizer, interactions_hash
 from zsrec_ray.files import absolute_uri, atomic_file, sha256_file
-from zsrec_ray.models.checkpoint import Checkpoint
+from zsrec_ray.models.checkpoint import Checkpoint, checkpoint_path
 from zsrec_ray.models.pretrained import PretrainedRecommender
 from zsrec_ray.ranking.table import topk_table
 
@@ -46,7 +46,7 @@ class BatchJob:
 
     def resolved(self) -> "BatchJob":
         """The job with local paths made absolute (workers on other nodes or directories read them)."""
-        return dataclasses.replace(self, output=absolute_uri(self.output), checkpoint=absolute_uri(self.checkpoint),
+        return dataclasses.replace(self, output=absolute_uri(self.output), checkpoint=absolute_uri(str(checkpoint_path(self.checkpoint))),
                                    data_dir=absolute_uri(self.data_dir) if self.data_dir else None,
                                    cache_dir=absolute_uri(self.cache_dir) if self.cache_dir else None)
 
@@ -61,11 +61,9 @@ def load_domain(job: BatchJob) -> Interactions:
 
 def plan(job: BatchJob, overwrite: bool = False) -> tuple[dict, list[int]]:
     """Check everything before any scoring and prepare ``output``: returns the manifest and the
-    blocks still to write. Refuses (ConfigError) a missing or invalid checkpoint, a bad ``k``, and
+    blocks still to write. Refuses a missing or invalid checkpoint (DataError), a bad ``k``, and
     an output that exists for a different job or is complete, unless ``overwrite``."""
-    if not Path(job.checkpoint).is_file():
-        raise ConfigError(f"checkpoint not found: {job.checkpoint}")
-    Checkpoint.load(job.checkpoint)  # format and content digest, before any work
+    Checkpoint.load(job.checkpoint)  # exists, format and content digest, before any work
     data = load_domain(job)
     if not 1 <= job.k <= data.n_items:
         raise ConfigError(f"k must be between 1 and the domain's {data.n_items} items, got {job.k}")

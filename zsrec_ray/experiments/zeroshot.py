@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from zsrec_ray.config import ZeroShotConfig
+from zsrec_ray.config import Domain, ZeroShotConfig, domain_label
 from zsrec_ray.data.interactions import Interactions
-from zsrec_ray.data.registry import domain_split
+from zsrec_ray.data.registry import load_domains
 from zsrec_ray.data.splits import Split
 from zsrec_ray.features.featurizer import caching_featurizer, interactions_hash
 from zsrec_ray.files import write_json
@@ -34,12 +34,15 @@ def _scoring_data(split: Split) -> Interactions:
     return split.known()
 
 
-def pretrain_on(cfg: ZeroShotConfig, sources: list[str], progress: bool = False) -> tuple[Checkpoint, dict]:
-    """Prepare every source (features cached) and pretrain; returns the checkpoint and a timing/report dict."""
+def pretrain_on(cfg: ZeroShotConfig, sources: list[Domain], progress: bool = False,
+                splits: dict[str, Split] | None = None) -> tuple[Checkpoint, dict]:
+    """Prepare every source (features cached) and pretrain; returns the checkpoint and a timing/report
+    dict. Every source is loaded (or taken from ``splits``, keyed by label) before any featurization."""
     featurize_fn = caching_featurizer(cfg.resolved_cache_dir() / "features")
     t0 = time.perf_counter()
+    splits = {**load_domains(cfg, [s for s in sources if domain_label(s) not in (splits or {})]), **(splits or {})}
     pairs = cfg.pairs if cfg.pretrain.model == "pair" else None
-    prepared = [prepare_source(domain_split(cfg, s), cfg.features, pairs, cfg.pretrain.graph_frac,
+    prepared = [prepare_source(splits[domain_label(s)], cfg.features, pairs, cfg.pretrain.graph_frac,
                                cfg.pretrain.seed, featurize_fn) for s in sources]
     prep_s = time.perf_counter() - t0
     ck, report = pretrain(prepared, cfg.features, cfg.pairs, cfg.pretrain, progress=progress)
@@ -88,62 +91,79 @@ def add_ratios(rows: list[dict], metric: str = "ndcg@20") -> list[dict]:
     return rows
 
 
-def run_zeroshot(cfg: ZeroShotConfig, sources: list[str] | None = None, target: str | None = None,
-                 progress: bool = False, checkpoint_path: str | None = None) -> dict:
-    """Pretrain on ``sources``, evaluate on ``target`` beside the baselines fitted on the target."""
-    sources = sources or cfg.sources
-    target = target or cfg.target
-    mode = "in-domain" if sources == [target] else ("zero-shot" if target not in sources else "mixed")
+def run_zeroshot(cfg: ZeroShotConfig, sources: list[Domain] | None = None, target: Domain | None = None,
+                 progress: bool = False, checkpoint_path: str | None = None, load: str | None = None,
+                 splits: dict[str, Split] | None = None) -> dict:
+    """Pretrain on ``sources`` (or ``load`` a checkpoint: a path or a shipped model's name, and train
+    nothing), evaluate on ``target`` beside the baselines fitted on the target. Every domain is
+    loaded and checked before any featurization or training."""
+    target = target if target is not None else cfg.target
     t0 = time.perf_counter()
-    ck, info = pretrain_on(cfg, sources, progress)
-    if checkpoint_path:
-        ck.save(checkpoint_path)
-    split = domain_split(cfg, target)
-    rows = [evaluate_pretrained(cfg, ck, split, f"pretrained-{cfg.pretrain.model}")]
+    if load is not None:
+        split = load_domains(cfg, [target])[domain_label(target)] if splits is None else splits[domain_label(target)]
+        ck = Checkpoint.load(load)
+        source_labels = list(ck.metadata.get("sources", []))
+        info = {"loaded": str(load), "sources": source_labels}
+    else:
+        sources = sources or cfg.sources
+        splits = {**load_domains(cfg, [d for d in [target, *sources] if domain_label(d) not in (splits or {})]),
+                  **(splits or {})}
+        split = splits[domain_label(target)]
+        ck, info = pretrain_on(cfg, sources, progress, splits)
+        if checkpoint_path:
+            ck.save(checkpoint_path)
+        source_labels = [domain_label(s) for s in sources]
+    label = domain_label(target)
+    mode = "in-domain" if source_labels == [label] else ("zero-shot" if label not in source_labels else "mixed")
+    rows = [evaluate_pretrained(cfg, ck, split, f"pretrained-{ck.pretrain.model}")]
     rows += [baseline_row(cfg, split, b, progress) for b in cfg.compare]
-    return {"target": target, "sources": sources, "mode": mode, "split": cfg.split.kind,
+    return {"target": label, "sources": source_labels, "mode": mode, "split": split.kind,
             "rows": add_ratios(rows), "pretrain": info, "wall_s": time.perf_counter() - t0}
 
 
-def run_leave_one_out(cfg: ZeroShotConfig, datasets: list[str], progress: bool = False,
+def run_leave_one_out(cfg: ZeroShotConfig, datasets: list[Domain], progress: bool = False,
                       on_result: Callable[[list[dict]], None] | None = None,
                       done: list[dict] | None = None) -> list[dict]:
     """For each dataset: pretrain on all the others, evaluate on it.
 
-    ``on_result`` is called with the results so far after every target (e.g. to save them), so a
-    long run that fails late keeps what it finished; ``done`` holds results of an earlier run of
-    the same config, whose targets are not run again.
+    Every domain is loaded and checked first. ``on_result`` is called with the results so far
+    after every target (e.g. to save them), so a long run that fails late keeps what it finished;
+    ``done`` holds results of an earlier run of the same config, whose targets are not run again.
     """
     finished = {(r["target"], tuple(r["sources"])): r for r in done or []}
+    splits = load_domains(cfg, datasets)
     results = []
     for t in datasets:
-        sources = [d for d in datasets if d != t]
-        if (t, tuple(sources)) in finished:
-            results.append(finished[(t, tuple(sources))])
+        sources = [d for d in datasets if domain_label(d) != domain_label(t)]
+        key = (domain_label(t), tuple(domain_label(s) for s in sources))
+        if key in finished:
+            results.append(finished[key])
             continue
-        results.append(run_zeroshot(cfg, sources, t, progress))
+        results.append(run_zeroshot(cfg, sources, t, progress, splits=splits))
         if on_result is not None:
             on_result(results)
     return results
 
 
-def run_matrix(cfg: ZeroShotConfig, datasets: list[str], progress: bool = False,
+def run_matrix(cfg: ZeroShotConfig, datasets: list[Domain], progress: bool = False,
                on_result: Callable[[dict], None] | None = None) -> dict:
     """Source -> target matrix: pretrain on each dataset alone, evaluate on every dataset (the
     diagonal is in-domain). Cells hold test NDCG@20 and its ratio to MostPop on the target."""
-    splits = {d: domain_split(cfg, d) for d in datasets}
-    pop = {d: baseline_row(cfg, splits[d], "mostpop")["ndcg@20"] for d in datasets}
+    splits = load_domains(cfg, datasets)
+    labels = list(splits)
+    pop = {d: baseline_row(cfg, splits[d], "mostpop")["ndcg@20"] for d in labels}
     cells: dict[str, dict[str, dict]] = {}
     t0 = time.perf_counter()
     for src in datasets:
-        ck, _ = pretrain_on(cfg, [src], progress)
-        cells[src] = {}
-        for tgt in datasets:
+        ck, _ = pretrain_on(cfg, [src], progress, splits)
+        s = domain_label(src)
+        cells[s] = {}
+        for tgt in labels:
             row = evaluate_pretrained(cfg, ck, splits[tgt], f"pretrained-{cfg.pretrain.model}")
-            cells[src][tgt] = {"ndcg@20": row["ndcg@20"], "x_mostpop": row["ndcg@20"] / pop[tgt] if pop[tgt] else None}
+            cells[s][tgt] = {"ndcg@20": row["ndcg@20"], "x_mostpop": row["ndcg@20"] / pop[tgt] if pop[tgt] else None}
         if on_result is not None:
-            on_result({"datasets": datasets, "mostpop": pop, "cells": cells})
-    return {"datasets": datasets, "mostpop": pop, "cells": cells, "wall_s": time.perf_counter() - t0}
+            on_result({"datasets": labels, "mostpop": pop, "cells": cells})
+    return {"datasets": labels, "mostpop": pop, "cells": cells, "wall_s": time.perf_counter() - t0}
 
 
 def plot_matrix(matrix: dict, path: str | Path) -> Path:
@@ -179,12 +199,12 @@ def run_interpolation(cfg: ZeroShotConfig, bases: list[str], checkpoint: str | N
     """Mix the pretrained ranker (loaded, or pretrained on ``cfg.sources``) with in-domain bases on the target."""
     from zsrec_ray.experiments.interpolation import interpolation_report
 
+    split = load_domains(cfg, [cfg.target])[cfg.target_label]
     ck = Checkpoint.load(checkpoint) if checkpoint else pretrain_on(cfg, cfg.sources, progress)[0]
-    split = domain_split(cfg, cfg.target)
     featurize_fn = caching_featurizer(cfg.resolved_cache_dir() / "features")
     pre = PretrainedRecommender(ck, featurize_fn).fit(_scoring_data(split))
     reports = []
     for name in bases:
         base = build_model(name, cfg.model, progress=progress).fit(_scoring_data(split), split.valid)
         reports.append(interpolation_report(pre.score, base.score, split, name, ks=cfg.evaluation.ks))
-    return {"target": cfg.target, "sources": ck.metadata.get("sources", cfg.sources), "reports": reports}
+    return {"target": cfg.target_label, "sources": ck.metadata.get("sources", cfg.source_labels), "reports": reports}

@@ -17,6 +17,18 @@ from zsrec_ray.models.zeroshot_net import ZeroShotNet
 
 FORMAT_VERSION = 2
 
+#: Models shipped inside the package, by name (``docs/MODEL_CARD.md``).
+SHIPPED = {"zsrec-base": "zsrec-base.pt"}
+ZOO_DIR = Path(__file__).resolve().parent / "zoo"
+
+
+def checkpoint_path(name_or_path: str | Path) -> Path:
+    """The file of a checkpoint given as a path or as the name of a shipped model (``zsrec-base``);
+    a path is returned as given (expanded), whether or not it exists."""
+    if str(name_or_path) in SHIPPED:
+        return ZOO_DIR / SHIPPED[str(name_or_path)]
+    return Path(name_or_path).expanduser()
+
 
 @dataclass
 class Checkpoint:
@@ -60,9 +72,12 @@ class Checkpoint:
 
     @classmethod
     def load(cls, path: str | Path) -> "Checkpoint":
-        path = Path(path)
+        """A checkpoint file, or a shipped model by name (see :func:`checkpoint_path`)."""
+        name, path = str(path), checkpoint_path(path)
         if not path.is_file():
-            raise DataError(f"checkpoint not found: {path}")
+            shipped = f"shipped model {name!r} is missing from the package" if name in SHIPPED else \
+                f"checkpoint not found: {path}"
+            raise DataError(f"{shipped} (shipped models: {', '.join(SHIPPED)})")
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
             if payload.get("format_version") != FORMAT_VERSION:

@@ -28,7 +28,7 @@ from ray.serve.exceptions import RayServeException
 from zsrec_ray.config import ServeConfig
 from zsrec_ray.data.loaders import load_table, read_upload
 from zsrec_ray.errors import ConfigError, DataError
-from zsrec_ray.models.checkpoint import Checkpoint
+from zsrec_ray.models.checkpoint import Checkpoint, checkpoint_path
 from zsrec_ray.serving.domains import (DomainConflict, DomainIndex, DomainNotFound, DomainStore, check_name,
                                        clean_frame, featurize_version)
 from zsrec_ray.serving.schemas import (AppendRequest, BatchRecommendRequest, DomainStatus, Recommendation,
@@ -40,13 +40,14 @@ api = FastAPI(title="zsrec-ray", version="1",
               description="Zero-shot recommendation: register a new domain's interactions, get rankings from a "
                           "pretrained model with nothing trained on the domain.")
 
-HOW_TO_CHECKPOINT = ("produce one with `make demo` or `python jobs/pretrain.py --config configs/pretrain.yaml`, "
-                     "or set `checkpoint` in serve_config.yaml")
+HOW_TO_CHECKPOINT = ("set `checkpoint` in serve_config.yaml to a checkpoint file or a shipped model (zsrec-base); "
+                     "produce one with `make demo` or `python jobs/pretrain.py --config configs/pretrain.yaml`")
 
 
 def load_checkpoint(path: str) -> Checkpoint:
-    """The checkpoint to serve; a missing or invalid file stops the app at once with what to do."""
-    p = Path(path).expanduser()
+    """The checkpoint to serve (a file, or a shipped model by name); a missing or invalid one stops
+    the app at once with what to do."""
+    p = checkpoint_path(path)
     if not p.is_file():
         raise RuntimeError(f"no checkpoint at {p.resolve()}: {HOW_TO_CHECKPOINT}")
     try:
@@ -86,7 +87,7 @@ def check_settings(cfg: ServeConfig) -> None:
 
 def featurizer_handle(cfg: ServeConfig, store: DomainStore):
     """The app's one featurizer actor: got if it exists, created otherwise (also after it died)."""
-    ck_abs = str(Path(cfg.checkpoint).expanduser().resolve())
+    ck_abs = str(checkpoint_path(cfg.checkpoint).resolve())
     return FeaturizerWorker.options(
         name=featurizer_name(ck_abs, str(store.root)), get_if_exists=True, lifetime="detached",
         num_cpus=cfg.featurizer_cpus).remote(ck_abs, str(store.root.parent))

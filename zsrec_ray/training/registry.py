@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from zsrec_ray.config import ModelsConfig
 from zsrec_ray.errors import ConfigError
-from zsrec_ray.models import BPRMF, ItemKNN, LightGCN, MostPop, Recommender
+from zsrec_ray.models import BPRMF, EASE, ItemKNN, LightGCN, MostPop, Recommender, RP3beta
 from zsrec_ray.training.loop import fit_bpr
 
-BASELINES = ("mostpop", "itemknn", "bpr_mf", "lightgcn")
+BASELINES = ("mostpop", "itemknn", "ease", "rp3beta", "bpr_mf", "lightgcn")
 
 
 def build_model(name: str, config: ModelsConfig | None = None, progress: bool = False) -> Recommender:
@@ -17,6 +17,10 @@ def build_model(name: str, config: ModelsConfig | None = None, progress: bool = 
         return MostPop()
     if name == "itemknn":
         return ItemKNN(k=config.itemknn.k, shrink=config.itemknn.shrink)
+    if name == "ease":
+        return EASE(l2=tuple(config.ease.l2), max_items=config.ease.max_items)
+    if name == "rp3beta":
+        return RP3beta(alpha=tuple(config.rp3beta.alpha), beta=tuple(config.rp3beta.beta), k=tuple(config.rp3beta.k))
     if name == "bpr_mf":
         return BPRMF(config.bpr_mf, fit_bpr, progress=progress)
     if name == "lightgcn":
