@@ -27,6 +27,27 @@ def planted_interactions(n_users: int = 300, n_items: int = 120, n_groups: int =
     return Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item"]), name)
 
 
+def write_csv(path, data: Interactions, columns=("uid", "iid")):
+    """``data``'s interactions as a CSV file with the given (user, item) column names."""
+    pd.DataFrame({columns[0]: data.user_ids[data.user], columns[1]: data.item_ids[data.item]}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_ck(tmp_path_factory) -> str:
+    """The file of a small pair checkpoint pretrained (2 epochs) on two planted domains, s1 and s2."""
+    from zsrec_ray.config import FeatureConfig, PairConfig, PretrainConfig, SpectralConfig
+    from zsrec_ray.training.pretrain import prepare_source, pretrain
+
+    feat = FeatureConfig(spectral=SpectralConfig(dim=8), node_clusters=8, edge_clusters=8, cluster_bins=4,
+                         activity_bins=5)
+    pairs = PairConfig(item_neighbors=20, user_neighbors=10)
+    sources = [random_split(planted_interactions(160, 80, 4, 14, seed=s, name=f"s{s}"), seed=0) for s in (1, 2)]
+    ck, _ = pretrain([prepare_source(s, feat, pairs, 0.8) for s in sources], feat, pairs,
+                     PretrainConfig(epochs=2, patience=2, batch_size=512))
+    return str(ck.save(tmp_path_factory.mktemp("ck") / "small.pt"))
+
+
 @pytest.fixture(scope="session")
 def planted_split():
     return random_split(planted_interactions(), seed=0)

@@ -6,45 +6,15 @@ import subprocess
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
-from conftest import planted_interactions
+from conftest import planted_interactions, write_csv
 from zsrec_ray.cli import main
-from zsrec_ray.config import (
-    DomainSpec,
-    FeatureConfig,
-    PairConfig,
-    PretrainConfig,
-    SpectralConfig,
-    ZeroShotConfig,
-    apply_overrides,
-    load_yaml,
-)
+from zsrec_ray.config import DomainSpec, ZeroShotConfig, apply_overrides, load_yaml
 from zsrec_ray.data.registry import domain_split, load_domains
-from zsrec_ray.data.splits import random_split
 from zsrec_ray.errors import DataError
 from zsrec_ray.experiments import zeroshot
-from zsrec_ray.training.pretrain import prepare_source, pretrain
-
-FEAT = FeatureConfig(spectral=SpectralConfig(dim=8), node_clusters=8, edge_clusters=8, cluster_bins=4,
-                     activity_bins=5)
-PAIRS = PairConfig(item_neighbors=20, user_neighbors=10)
-
-
-def write_csv(path, data, columns=("uid", "iid")):
-    pd.DataFrame({columns[0]: data.user_ids[data.user], columns[1]: data.item_ids[data.item]}).to_csv(path, index=False)
-    return path
-
-
-@pytest.fixture(scope="module")
-def small_ck(tmp_path_factory):
-    """A small pair checkpoint pretrained on two planted domains."""
-    sources = [random_split(planted_interactions(160, 80, 4, 14, seed=s, name=f"s{s}"), seed=0) for s in (1, 2)]
-    cfg = PretrainConfig(epochs=2, patience=2, batch_size=512)
-    ck, _ = pretrain([prepare_source(s, FEAT, PAIRS, 0.8) for s in sources], FEAT, PAIRS, cfg)
-    return str(ck.save(tmp_path_factory.mktemp("ck") / "small.pt"))
 
 
 def test_a_domain_is_a_name_a_path_or_a_spec(tmp_path):

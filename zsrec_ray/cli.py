@@ -258,6 +258,40 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from zsrec_ray.config import ZeroShotConfig
+    from zsrec_ray.experiments.finetune import run_finetune
+    from zsrec_ray.files import format_table, write_json
+
+    seed = {f"{k}.seed": args.seed for k in ("split", "finetune")} if args.seed is not None else {}
+    cfg = build_config(args, ZeroShotConfig, {
+        **domain_flags(args), "data_dir": args.data_dir, "cache_dir": args.cache_dir,
+        "compare": args.compare or None, "output": args.output, "finetune.epochs": args.epochs,
+        "finetune.train_frac": args.train_frac, "finetune.bases": args.bases or None,
+        "ray.num_workers": args.num_workers, **seed})
+    if cfg.ray.num_workers > 1:  # Ray Train workers (features through the store)
+        from zsrec_ray.distributed.runtime import ray_session
+        from zsrec_ray.distributed.train import ray_finetune
+
+        with ray_session(cfg.ray.address, cfg.ray.num_cpus, include_dashboard=True):
+            out = run_finetune(cfg, args.load, progress=True, checkpoint_path=args.checkpoint,
+                               train_fn=ray_finetune(cfg, args.load, cfg.target))
+    else:
+        out = run_finetune(cfg, args.load, progress=True, checkpoint_path=args.checkpoint)
+    doc = {"config": cfg.model_dump(), **out}
+    if cfg.output:
+        write_json(doc, cfg.output)
+    if args.json:
+        print(json.dumps(doc, indent=2, default=float))
+    else:
+        print(f"{doc['target']}: {doc['train_interactions']:,} training interactions (train_frac {doc['train_frac']}),"
+              f" checkpoint pretrained on {'+'.join(doc['sources'])}")
+        cols = ["model", "recall@20", "ndcg@20", "x_mostpop", "x_itemknn", "x_ease", "x_lightgcn", "epochs",
+                "best_epoch", "s_to_best", "alpha", "picked", "wall_s"]
+        print(format_table(doc["rows"], [c for c in cols if any(c in r for r in doc["rows"])]))
+    return 0
+
+
 def _ray_config(args: argparse.Namespace):
     from zsrec_ray.config import ZeroShotConfig
 
@@ -477,6 +511,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--load", metavar="CK", help="use this checkpoint (a file, or a shipped model: zsrec-base) "
                                                 "instead of pretraining on --sources")
     p.set_defaults(func=_cmd_interpolate)
+    p = sub.add_parser("finetune", help="fine-tune a pretrained checkpoint on the target's training split",
+                       description="Start from --load (a checkpoint file or a shipped model), train on the target's "
+                                   "own training split with the pretraining loop (early stopping on its validation "
+                                   "split, the pretrained weights as epoch 0), and report it beside the same "
+                                   "checkpoint zero-shot, the --compare models fitted on the same interactions and "
+                                   "the fine-tuned model interpolated with each of --bases. --train-frac keeps a "
+                                   "random share of the training interactions (few-shot), for every model alike. "
+                                   + DOMAIN_HELP)
+    p.add_argument("--config", help="YAML file with a ZeroShotConfig (its `finetune` section); flags override it")
+    p.add_argument("--load", default="zsrec-base", metavar="CK",
+                   help="checkpoint to start from: a file or a shipped model (default: zsrec-base)")
+    p.add_argument("--target", help="domain to fine-tune on and evaluate")
+    add_domain_args(p)
+    p.add_argument("--epochs", type=int, help="most fine-tuning epochs (default 3)")
+    p.add_argument("--train-frac", type=float, help="few-shot: share of the training interactions kept (default 1)")
+    p.add_argument("--compare", type=_csv, help="in-domain models fitted on the same interactions")
+    p.add_argument("--bases", type=_csv, help="in-domain models to interpolate the fine-tuned one with")
+    p.add_argument("--seed", type=int, help="split and fine-tuning seed")
+    p.add_argument("--checkpoint", help="save the fine-tuned checkpoint here")
+    p.add_argument("--num-workers", type=int, help="Ray Train workers; above 1 fine-tunes with Ray Train "
+                                                   "(default 1: in this process)")
+    p.add_argument("--data-dir", help="datasets directory")
+    p.add_argument("--cache-dir", help="feature and baseline cache directory")
+    p.add_argument("--output", help="write the result as JSON to this path")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_set_arg(p)
+    p.set_defaults(func=_cmd_finetune)
     from zsrec_ray.experiments.ablation import VARIANTS
 
     p = sub.add_parser("ablation", help="feature families and pair features switched off in turn",

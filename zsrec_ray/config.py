@@ -297,6 +297,25 @@ class PretrainConfig(_Strict):
     seed: int = 0
 
 
+class FinetuneConfig(_Strict):
+    """Fine-tuning a pretrained checkpoint on the target's own training split (`zsrec finetune`)."""
+
+    epochs: int = Field(3, ge=1, description="most fine-tuning epochs (early-stopped on the target's validation "
+                                             "split; epoch 0, the pretrained weights, is a candidate too)")
+    patience: int = Field(3, ge=1)
+    lr: float = Field(3e-4, gt=0, description="Adam learning rate (below pretraining's: start from what it learnt)")
+    users_per_epoch: int = Field(5000, ge=1, description="target users whose held-out positives train an epoch")
+    valid_users: int = Field(2000, ge=1, description="validation users sampled once for early stopping")
+    graph_frac: float = Field(0.8, gt=0, le=1, description="share of the target's training interactions its "
+                                                           "features come from while fine-tuning; the rest are "
+                                                           "the BPR positives (as in pretraining)")
+    train_frac: float = Field(1.0, gt=0, le=1, description="few-shot: keep this random share of the target's "
+                                                           "training interactions (baselines get the same)")
+    bases: list[str] = Field(default_factory=lambda: ["lightgcn", "ease"],
+                             description="in-domain models the fine-tuned one is interpolated with")
+    seed: int = 0
+
+
 class BaselinesConfig(_Strict):
     """The `zsrec baselines` run: datasets x models on one split protocol."""
 
@@ -437,6 +456,7 @@ class ZeroShotConfig(_Strict):
                                description="baselines fitted on the target's training split, reported beside")
     model: ModelsConfig = Field(default_factory=ModelsConfig)
     interpolation: InterpolationConfig = Field(default_factory=InterpolationConfig)
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
     tune: TuneSearchConfig = Field(default_factory=TuneSearchConfig)
     checkpoint: str = Field("runs/checkpoints/zsrec.pt", description="where the pretrain job writes the final "

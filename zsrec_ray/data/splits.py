@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -182,3 +183,20 @@ def make_split(data: Interactions, kind: SplitKind = "random", *, seed: int = 0,
 def _check_fracs(valid_frac: float, test_frac: float) -> None:
     if not (0 <= valid_frac < 1 and 0 < test_frac < 1 and valid_frac + test_frac < 1):
         raise DataError(f"split fractions must satisfy 0<=valid, 0<test, valid+test<1; got {valid_frac}, {test_frac}")
+
+
+def subsample_train(split: Split, frac: float, seed: int = 0) -> Split:
+    """The few-shot version of ``split``: a seeded random ``frac`` of its training interactions (at
+    least one per user that had any), the same validation and test parts and id space. The rest of
+    the training interactions are gone, as if never observed."""
+    if not 0 < frac <= 1:
+        raise DataError(f"train fraction must be in (0, 1], got {frac}")
+    if frac == 1:
+        return split
+    train = split.train
+    rng = np.random.default_rng(seed)
+    keep = rng.random(len(train)) < frac
+    order = rng.permutation(len(train))  # one random interaction per user is always kept
+    first = order[np.unique(train.user[order], return_index=True)[1]]
+    keep[first] = True
+    return dataclasses.replace(split, train=train.subset(keep))

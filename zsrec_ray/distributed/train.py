@@ -9,6 +9,7 @@ format); with ``max_failures`` a run whose worker dies restarts from the latest 
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -18,11 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from zsrec_ray.config import Domain, ZeroShotConfig, domain_from_json
+from zsrec_ray.config import Domain, PretrainConfig, ZeroShotConfig, domain_from_json
 from zsrec_ray.data.registry import domain_split
+from zsrec_ray.data.splits import subsample_train
 from zsrec_ray.features.store import FeatureStore
-from zsrec_ray.files import absolute_uri
-from zsrec_ray.models.checkpoint import Checkpoint
+from zsrec_ray.files import absolute_uri, sha256_file
+from zsrec_ray.models.checkpoint import Checkpoint, checkpoint_path
 from zsrec_ray.training.pretrain import Pretrainer, prepare_source
 
 log = logging.getLogger(__name__)
@@ -52,11 +54,18 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     store = FeatureStore(loop_config["store"])
-    pairs = cfg.pairs if cfg.pretrain.model == "pair" else None
-    sources = [prepare_source(domain_split(cfg, domain_from_json(s)), cfg.features, pairs, cfg.pretrain.graph_frac,
-                              cfg.pretrain.seed, store.featurizer()) for s in loop_config["sources"]]
-    trainer = Pretrainer(sources, cfg.features, cfg.pairs, cfg.pretrain, rank=rank, world=world,
-                         wrap=ray.train.torch.prepare_model if world > 1 else None, allreduce=_allreduce)
+    ft = loop_config.get("finetune")
+    init = Checkpoint.load(ft["init"]) if ft else None
+    features, pair_cfg = (init.features, init.pairs) if init else (cfg.features, cfg.pairs)
+    budget = PretrainConfig.model_validate_json(ft["budget"]) if ft else cfg.pretrain
+    pairs = pair_cfg if budget.model == "pair" else None
+    splits = [domain_split(cfg, domain_from_json(s)) for s in loop_config["sources"]]
+    if ft:  # fine-tuning on a target: its few-shot share, as the driver evaluates it
+        splits = [subsample_train(s, ft["train_frac"], ft["seed"]) for s in splits]
+    sources = [prepare_source(s, features, pairs, budget.graph_frac, budget.seed, store.featurizer()) for s in splits]
+    trainer = Pretrainer(sources, features, pair_cfg, budget, rank=rank, world=world,
+                         wrap=ray.train.torch.prepare_model if world > 1 else None, allreduce=_allreduce,
+                         init=init.net if init else None)
     resumed = ray.train.get_checkpoint()
     if resumed is not None:
         with resumed.as_directory() as d:
@@ -64,6 +73,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         if not trainer.done:
             trainer.report.resumed_after.append(trainer.epoch)
         log.info("rank %d resumed after epoch %d", rank, trainer.epoch)
+    elif init is not None:
+        trainer.validate_start()  # the pretrained weights are epoch 0
     while not trainer.done:
         row = trainer.step()
         metrics = {k: v for k, v in row.items() if isinstance(v, (int, float))}
@@ -71,7 +82,10 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             ckpt = None
             if rank == 0:
                 torch.save(trainer.state_dict(), Path(d) / STATE_FILE)
-                trainer.checkpoint().save(Path(d) / MODEL_FILE)
+                out = trainer.checkpoint()
+                if init is not None:
+                    out.metadata.update(sources=list(init.metadata.get("sources", [])), finetuned_on=sources[0].name)
+                out.save(Path(d) / MODEL_FILE)
                 ckpt = ray.train.Checkpoint.from_directory(d)
             ray.train.report(metrics, checkpoint=ckpt, checkpoint_dir_name=f"epoch_{trainer.epoch:04d}")
 
@@ -82,13 +96,16 @@ def _train_log_level() -> str:
 
 def pretrain_distributed(cfg: ZeroShotConfig, sources: list[Domain], store_uri: str, storage_path: str,
                          name: str = "pretrain", num_workers: int = 2, use_gpu: bool = False,
-                         max_failures: int = 2, cpus_per_worker: float = 1.0) -> tuple[Checkpoint, dict]:
+                         max_failures: int = 2, cpus_per_worker: float = 1.0,
+                         finetune: dict | None = None) -> tuple[Checkpoint, dict]:
     """Run :func:`train_loop_per_worker` on ``num_workers`` Ray Train workers; returns the final core
     checkpoint (best epoch) and a report with the per-epoch history.
 
     ``storage_path`` (absolute path or URI) holds the run's checkpoints; a run started again with
     the same ``storage_path`` and ``name`` resumes from its latest checkpoint; the report's
     ``resumed_after`` lists the epochs the run resumed after (worker failures or restarts).
+    ``finetune`` (``init``: a checkpoint path, ``budget``: a PretrainConfig as JSON, ``train_frac``,
+    ``seed``) starts from that checkpoint instead and trains on ``sources`` (the target).
     """
     import ray.train
     from ray.train.torch import TorchTrainer
@@ -98,7 +115,7 @@ def pretrain_distributed(cfg: ZeroShotConfig, sources: list[Domain], store_uri: 
         train_loop_per_worker,
         train_loop_config={"config": cfg.model_dump_json(), "store": store_uri,
                            "sources": [s if isinstance(s, str) else s.model_dump() for s in sources],
-                           "cpus_per_worker": cpus_per_worker},
+                           "cpus_per_worker": cpus_per_worker, "finetune": finetune},
         scaling_config=ray.train.ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                                resources_per_worker={"CPU": cpus_per_worker}),
         run_config=ray.train.RunConfig(name=name, storage_path=absolute_uri(storage_path),
@@ -116,3 +133,24 @@ def pretrain_distributed(cfg: ZeroShotConfig, sources: list[Domain], store_uri: 
     report = {**state["report"], "workers": num_workers, "wall_s": time.perf_counter() - t0,
               "checkpoint_dir": result.checkpoint.path}
     return ck, report
+
+
+def ray_finetune(cfg: ZeroShotConfig, load: str, target: Domain):
+    """A fine-tuning function for :func:`~zsrec_ray.experiments.finetune.run_finetune` that trains
+    on ``cfg.ray.num_workers`` Ray Train workers (features through the feature store)."""
+    import hashlib
+
+    r = cfg.ray
+
+    def train(ck: Checkpoint, split, budget: PretrainConfig, progress: bool) -> tuple[Checkpoint, dict]:
+        init = str(checkpoint_path(load).resolve())
+        spec = {"init": init, "budget": budget.model_dump_json(), "train_frac": cfg.finetune.train_frac,
+                "seed": cfg.finetune.seed}
+        key = json.dumps({"ck": sha256_file(init), **spec, "target": cfg.domain_spec(target).model_dump(),
+                          "workers": r.num_workers}, sort_keys=True)
+        name = "finetune-" + hashlib.sha256(key.encode()).hexdigest()[:10]
+        tuned, report = pretrain_distributed(cfg, [cfg.domain_spec(target)], absolute_uri(r.store), r.storage_path,
+                                             name, r.num_workers, r.use_gpu, r.max_failures, r.cpus_per_worker,
+                                             finetune=spec)
+        return tuned, report
+    return train

@@ -28,12 +28,22 @@ def evaluate_model(config: BaselinesConfig, split: Split, model_name: str, progr
     res = evaluate(model, split, "test", ks=config.evaluation.ks, batch_size=config.evaluation.batch_size)
     row = {"dataset": split.name, "model": model_name, **res.metrics, "users": res.n_users,
            "skipped_users": res.n_skipped, "fit_s": fit_s, "wall_s": time.perf_counter() - t0}
-    rep = model.fit_report
-    if rep:
-        row.update(epochs=rep["epochs"], best_epoch=rep["best_epoch"], s_per_epoch=rep["seconds_per_epoch"],
-                   s_to_best=rep["seconds_to_best"])
+    row.update(fit_summary(model.fit_report))
     log.info("%s/%s: %s", split.name, model_name, {k: round(v, 4) for k, v in res.metrics.items()})
     return row
+
+
+def fit_summary(rep: dict) -> dict:
+    """The columns a fit report adds to a result row: epochs and time to the best one (learned
+    models), the hyperparameters picked on validation (EASE, RP3beta)."""
+    out = {}
+    if "epochs" in rep:
+        out.update(epochs=rep["epochs"], best_epoch=rep["best_epoch"], s_per_epoch=rep["seconds_per_epoch"],
+                   s_to_best=rep["seconds_to_best"])
+    picked = {k: rep[k] for k in ("l2", "alpha", "beta", "k") if k in rep}
+    if picked:
+        out["picked"] = " ".join(f"{k}={v:g}" for k, v in picked.items())
+    return out
 
 
 def run_dataset(config: BaselinesConfig, dataset: str, progress: bool = False) -> dict:

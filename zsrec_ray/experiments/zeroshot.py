@@ -18,12 +18,13 @@ from zsrec_ray.config import Domain, ZeroShotConfig, domain_label
 from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.data.registry import load_domains
 from zsrec_ray.data.splits import Split
+from zsrec_ray.experiments.baselines import fit_summary
 from zsrec_ray.features.featurizer import caching_featurizer, interactions_hash
 from zsrec_ray.files import write_json
 from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.models.pretrained import Featurizer, PretrainedRecommender
 from zsrec_ray.ranking.evaluator import evaluate
-from zsrec_ray.training import build_model
+from zsrec_ray.training import BASELINES, build_model
 from zsrec_ray.training.pretrain import prepare_source, pretrain
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def baseline_row(cfg: ZeroShotConfig, split: Split, name: str, progress: bool = 
     model_cfg = getattr(cfg.model, name, None)
     key_src = json.dumps({"data": [interactions_hash(p) for p in (split.known(), split.valid, split.test)],
                           "model": name, "config": model_cfg.model_dump() if model_cfg is not None else None,
-                          "ks": cfg.evaluation.ks, "v": 2}, sort_keys=True)
+                          "ks": cfg.evaluation.ks, "v": 3}, sort_keys=True)
     path = cfg.resolved_cache_dir() / "baselines" / f"{hashlib.sha256(key_src.encode()).hexdigest()[:20]}.json"
     if path.is_file():
         return json.loads(path.read_text())
@@ -76,7 +77,8 @@ def baseline_row(cfg: ZeroShotConfig, split: Split, name: str, progress: bool = 
     data = _scoring_data(split)
     model = build_model(name, cfg.model, progress=progress).fit(data, split.valid)
     res = evaluate(model, split, "test", ks=cfg.evaluation.ks, batch_size=cfg.evaluation.batch_size)
-    row = {"model": name, **res.metrics, "users": res.n_users, "wall_s": time.perf_counter() - t0}
+    row = {"model": name, **res.metrics, "users": res.n_users, **fit_summary(model.fit_report),
+           "wall_s": time.perf_counter() - t0}
     write_json(row, path)
     return row
 
@@ -85,7 +87,7 @@ def add_ratios(rows: list[dict], metric: str = "ndcg@20") -> list[dict]:
     """Add ``<metric> / <baseline>`` ratios of each row to every baseline row present."""
     base = {r["model"]: r[metric] for r in rows}
     for r in rows:
-        for b in ("mostpop", "itemknn", "lightgcn"):
+        for b in BASELINES:
             if b in base and base[b] > 0 and r["model"] != b:
                 r[f"x_{b}"] = r[metric] / base[b]
     return rows

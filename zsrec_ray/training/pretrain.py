@@ -145,7 +145,8 @@ class Pretrainer:
 
     def __init__(self, sources: list[SourceDomain], features: FeatureConfig, pairs: PairConfig, cfg: PretrainConfig,
                  rank: int = 0, world: int = 1, wrap: Callable[[nn.Module], nn.Module] | None = None,
-                 allreduce: Callable[[np.ndarray, str], np.ndarray] = _identity_allreduce):
+                 allreduce: Callable[[np.ndarray, str], np.ndarray] = _identity_allreduce,
+                 init: ZeroShotNet | None = None):
         if not sources:
             raise ValueError("pretraining needs at least one source domain")
         self.schema = sources[0].graph.features.schema()
@@ -158,6 +159,8 @@ class Pretrainer:
         torch.manual_seed(cfg.seed)
         self.net = ZeroShotNet(sum(n for _, n in self.schema["user"]), sum(n for _, n in self.schema["item"]),
                                len(pairs.names()) if self.with_pairs else 0, cfg)
+        if init is not None:  # fine-tuning: start from a pretrained network (same schema and widths)
+            self.net.load_state_dict(init.state_dict())
         self.model = wrap(self.net) if wrap is not None else self.net
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.rng = np.random.default_rng(cfg.seed)  # shared by all ranks: same epoch users
@@ -210,14 +213,30 @@ class Pretrainer:
         total, count = self.allreduce(np.array([total, count], dtype=np.float64), "sum")
         return float(total), int(count)
 
+    def _validate(self) -> tuple[dict[str, float], float]:
+        """Validation NDCG@20 per source (over all ranks) and their mean."""
+        sums = self.allreduce(validation_sums(self.net, self.sources, self.valid_users), "sum")
+        valid = {s.name: float(sums[k] / max(self.n_valid[k], 1)) for k, s in enumerate(self.sources)}
+        return valid, float(np.mean(list(valid.values())))
+
+    def validate_start(self) -> dict:
+        """Validate the starting weights as epoch 0, so early stopping keeps them unless training
+        improves on them (fine-tuning never ends below its starting point on validation)."""
+        te = time.perf_counter()
+        valid, mean_valid = self._validate()
+        self.elapsed += time.perf_counter() - te
+        row = {"epoch": 0, "valid_ndcg@20": mean_valid, **{f"valid_ndcg@20/{n}": v for n, v in valid.items()},
+               "seconds": self.elapsed}
+        self.report.history.append(row)
+        self.stopper.update(self.report, mean_valid, self.elapsed, self.net)
+        return row
+
     def step(self) -> dict:
         """Train one epoch, validate, track the best epoch; returns the epoch's metrics row."""
         te = time.perf_counter()
         total, count = self.train_epoch()
         self.train_seconds += time.perf_counter() - te
-        sums = self.allreduce(validation_sums(self.net, self.sources, self.valid_users), "sum")
-        valid = {s.name: float(sums[k] / max(self.n_valid[k], 1)) for k, s in enumerate(self.sources)}
-        mean_valid = float(np.mean(list(valid.values())))
+        valid, mean_valid = self._validate()
         self.elapsed += time.perf_counter() - te
         r = self.report
         r.epochs += 1
@@ -271,3 +290,24 @@ def pretrain(sources: list[SourceDomain], features: FeatureConfig, pairs: PairCo
         bar.set_postfix(loss=round(row["loss"], 4), valid=round(row["valid_ndcg@20"], 4))
     bar.close()
     return trainer.checkpoint(), trainer.report
+
+
+def finetune(ck: Checkpoint, target: SourceDomain, cfg: PretrainConfig,
+             progress: bool = False) -> tuple[Checkpoint, TrainReport]:
+    """Fine-tune a pretrained network on one domain (``target``, prepared with the checkpoint's
+    feature config) with the same BPR loop, early-stopped on its validation split from epoch 0
+    (the pretrained weights). ``cfg`` sets the budget (epochs, lr, users per epoch, patience)."""
+    ck.check_schema(target.graph.features.schema())
+    trainer = Pretrainer([target], ck.features, ck.pairs, cfg.model_copy(update={"model": ck.pretrain.model}),
+                         init=ck.net)
+    start = trainer.validate_start()
+    bar = tqdm(total=cfg.epochs, desc="fine-tune", disable=not progress, leave=False)
+    bar.set_postfix(valid=round(start["valid_ndcg@20"], 4))
+    while not trainer.done:
+        row = trainer.step()
+        bar.update(1)
+        bar.set_postfix(loss=round(row["loss"], 4), valid=round(row["valid_ndcg@20"], 4))
+    bar.close()
+    out = trainer.checkpoint()
+    out.metadata.update(sources=list(ck.metadata.get("sources", [])), finetuned_on=target.name)
+    return out, trainer.report
