@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Iterator
@@ -20,8 +21,8 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, **kwargs
     """
     if ray.is_initialized():
         return False
-    if not logging.getLogger().isEnabledFor(logging.INFO):  # Ray's own INFO lines only with -v
-        kwargs.setdefault("logging_level", logging.WARNING)
+    if not verbose():
+        quiet_ray(kwargs)
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         kwargs.pop("include_dashboard", None)  # a cluster's own setting
@@ -32,6 +33,24 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, **kwargs
         ray.init(num_cpus=num_cpus, **kwargs)
         log.info("started embedded local Ray with %s CPUs", ray.cluster_resources().get("CPU"))
     return True
+
+
+def verbose() -> bool:
+    """Whether the user asked for detail (``zsrec -v``: the root logger at INFO)."""
+    return logging.getLogger().isEnabledFor(logging.INFO)
+
+
+def quiet_ray(init_kwargs: dict) -> None:
+    """Keep Ray's own lines off the console: no worker output forwarded to the driver, Ray's and
+    Ray Data's console loggers at WARNING. Everything stays in the Ray session's log files; the
+    user sees zsrec's progress bars and results."""
+    importlib.import_module("ray.data")  # configures Ray Data's loggers on import
+
+    init_kwargs.setdefault("logging_level", logging.WARNING)
+    init_kwargs.setdefault("log_to_driver", False)
+    for handler in logging.getLogger("ray.data").handlers:
+        if "File" not in type(handler).__name__:
+            handler.setLevel(logging.WARNING)
 
 
 @contextmanager

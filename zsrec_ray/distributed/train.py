@@ -49,6 +49,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     import ray.train.torch
 
     cfg = ZeroShotConfig.model_validate_json(loop_config["config"])
+    logging.getLogger("zsrec_ray").setLevel(logging.INFO if loop_config.get("verbose") else logging.WARNING)
     # Ray starts a worker with one intra-op thread; use the CPUs the worker reserved
     torch.set_num_threads(max(1, int(loop_config.get("cpus_per_worker", 1))))
     ctx = ray.train.get_context()
@@ -90,6 +91,53 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             ray.train.report(metrics, checkpoint=ckpt, checkpoint_dir_name=f"epoch_{trainer.epoch:04d}")
 
 
+class _QueueReports:
+    """Ray Train callback (runs in the controller): every epoch's rank-0 metrics into a Ray queue."""
+
+    def __new__(cls, queue):
+        import ray.train
+
+        class QueueReports(ray.train.UserCallback):
+            def after_report(self, run_context, metrics, checkpoint):
+                if metrics:
+                    queue.put_nowait(metrics[0])
+
+        return QueueReports()
+
+
+class _ProgressBar:
+    """A tqdm bar in the driver fed by :class:`_QueueReports`: epoch, loss, validation NDCG@20."""
+
+    def __init__(self, queue, epochs: int, desc: str):
+        import threading
+
+        from tqdm.auto import tqdm
+
+        self.queue, self.done = queue, threading.Event()
+        self.bar = tqdm(total=epochs, desc=desc, leave=False)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from ray.util.queue import Empty
+
+        while not self.done.is_set():
+            try:
+                m = self.queue.get(timeout=0.5)
+            except Empty:
+                continue
+            except Exception:  # the queue actor is gone: the run ended
+                return
+            self.bar.n = int(m.get("epoch", self.bar.n))
+            self.bar.set_postfix(loss=round(m.get("loss", float("nan")), 4),
+                                 valid=round(m.get("valid_ndcg@20", float("nan")), 4))
+
+    def close(self) -> None:
+        self.done.set()
+        self.thread.join(timeout=5)
+        self.bar.close()
+
+
 def _train_log_level() -> str:
     return "INFO" if logging.getLogger().isEnabledFor(logging.INFO) else "WARNING"
 
@@ -109,22 +157,32 @@ def pretrain_distributed(cfg: ZeroShotConfig, sources: list[Domain], store_uri: 
     """
     import ray.train
     from ray.train.torch import TorchTrainer
+    from ray.util.queue import Queue
 
     t0 = time.perf_counter()
+    reports = Queue(actor_options={"num_cpus": 0})
+    epochs = PretrainConfig.model_validate_json(finetune["budget"]).epochs if finetune else cfg.pretrain.epochs
+    bar = _ProgressBar(reports, epochs, "fine-tune" if finetune else "pretrain")
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"config": cfg.model_dump_json(), "store": store_uri,
                            "sources": [s if isinstance(s, str) else s.model_dump() for s in sources],
-                           "cpus_per_worker": cpus_per_worker, "finetune": finetune},
+                           "cpus_per_worker": cpus_per_worker, "finetune": finetune,
+                           "verbose": _train_log_level() == "INFO"},
         scaling_config=ray.train.ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                                resources_per_worker={"CPU": cpus_per_worker}),
         run_config=ray.train.RunConfig(name=name, storage_path=absolute_uri(storage_path),
                                        failure_config=ray.train.FailureConfig(max_failures=max_failures),
                                        checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
                                        # Ray Train's per-report lines only with -v; always in the run's log files
-                                       logging_config=ray.train.LoggingConfig(log_level=_train_log_level())),
+                                       logging_config=ray.train.LoggingConfig(log_level=_train_log_level()),
+                                       callbacks=[_QueueReports(reports)]),
     )
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    finally:
+        bar.close()
+        reports.shutdown()
     if result.checkpoint is None:
         raise RuntimeError(f"Ray Train run {name} finished without a checkpoint: {result.error}")
     with result.checkpoint.as_directory() as d:
