@@ -82,6 +82,12 @@ class DomainSpec(_Strict):
             self.dataset = file_label(self.path)
         return self
 
+    def resolved(self) -> "DomainSpec":
+        """This spec with its preprocessing and split filled in (defaults where unset): the form
+        that identifies what is loaded."""
+        return self.model_copy(update={"preprocess": self.preprocess or PreprocessConfig(),
+                                       "split": self.split or self.default_split()})
+
     def default_split(self, base: SplitConfig | None = None) -> SplitConfig:
         """``base`` (default: the defaults), with ``kind: given`` for a LightGCN-style directory."""
         base = base or SplitConfig()

@@ -14,7 +14,6 @@ from zsrec_ray.config import (
     FILE_SUFFIXES,
     Domain,
     DomainSpec,
-    PreprocessConfig,
     ZeroShotConfig,
     default_cache_dir,
     default_data_dir,
@@ -206,7 +205,7 @@ def _raw_frame(spec: DomainSpec, data_dir: str | Path | None) -> pd.DataFrame:
 def load_interactions(spec: DomainSpec, data_dir: str | Path | None = None) -> Interactions:
     """Load a domain (registered dataset, or the file at ``spec.path``) and preprocess it."""
     data = Interactions.from_frame(_raw_frame(spec, data_dir), name=str(spec.dataset))
-    pre = spec.preprocess or PreprocessConfig()
+    pre = spec.resolved().preprocess
     try:
         return preprocess(data, k=pre.k_core, min_rating=pre.min_rating)
     except DataError as e:
@@ -217,7 +216,7 @@ def load_interactions(spec: DomainSpec, data_dir: str | Path | None = None) -> I
 
 def load_split(spec: DomainSpec, data_dir: str | Path | None = None) -> Split:
     """:func:`load_interactions`, then the split of ``spec.split`` (``given`` uses the dataset's own labels)."""
-    s = spec.split or spec.default_split()
+    s = spec.resolved().split
     return make_split(load_interactions(spec, data_dir), s.kind, seed=s.seed,
                       valid_frac=s.valid_frac, test_frac=s.test_frac)
 

@@ -129,6 +129,7 @@ def featurize_domain(spec: DomainSpec, features: FeatureConfig, store: FeatureSt
     """Featurize one domain into ``store``: its full training split and, for ``graph_frac < 1``, the
     feature graph that pretraining uses. Skipped when the manifest says both exist with this
     config hash (``force`` recomputes). Returns the domain's manifest."""
+    spec = spec.resolved()
     name = domain_label(spec)
     chash = config_hash(features)
     old = store.read_manifest(name)
