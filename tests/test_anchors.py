@@ -54,18 +54,23 @@ def dense_rp3beta(x: np.ndarray, alpha: float, beta: float, k: int) -> np.ndarra
 @pytest.mark.parametrize("alpha, beta, k", [(1.0, 0.0, 5), (0.6, 0.4, 12), (0.8, 0.7, 100)])
 def test_rp3beta_matches_the_dense_walk(split, alpha, beta, k):
     x = split.train.to_csr()
-    got = rp3beta_weights(x, alpha, [beta], [k], block_cells=400)[(beta, k)].toarray()  # several blocks
+    got = rp3beta_weights(x, alpha, beta, k, block_cells=400).toarray()  # several blocks
     want = dense_rp3beta(x.toarray(), alpha, beta, min(k, x.shape[1] - 1))
     # the same kept weights (ties at the k-th value may pick different items: compare the values)
     np.testing.assert_allclose(np.sort(got, axis=1), np.sort(want, axis=1), rtol=1e-4, atol=1e-7)
     assert ((got > 0).sum(1) <= k).all()
 
 
-def test_rp3beta_searches_every_combination_and_keeps_the_best(split):
-    model = RP3beta(alpha=(0.5, 1.0), beta=(0.0, 0.5), k=(10, 30)).fit(split.train, split.valid)
+def test_rp3beta_coordinate_search_keeps_the_best_point_it_scored(split):
+    model = RP3beta(alpha=(0.5, 1.0, 1.5), beta=(0.0, 0.3, 0.6), k=(5, 10, 30)).fit(split.train, split.valid)
     rep = model.fit_report
-    assert len(rep["history"]) == 8
+    tried = {(h["alpha"], h["beta"], h["k"]) for h in rep["history"]}
+    assert len(tried) == len(rep["history"]) <= 27 and (1.0, 0.3, 10) in tried  # starts in the middle
     best = max(rep["history"], key=lambda h: h["valid_ndcg@20"])
-    assert (rep["alpha"], rep["beta"], rep["k"]) == (best["alpha"], best["beta"], best["k"])
+    assert rep["best_valid_ndcg20"] == best["valid_ndcg@20"]
+    # every value of every dimension was tried around the best point
+    assert {b for a, b, k in tried if (a, k) == (rep["alpha"], rep["k"])} == {0.0, 0.3, 0.6}
+    unsearched = RP3beta(alpha=(0.5, 1.0, 1.5), beta=(0.0, 0.3, 0.6), k=(5, 10, 30)).fit(split.train)
+    assert (unsearched.fit_report["alpha"], unsearched.fit_report["beta"], unsearched.fit_report["k"]) == (1.0, 0.3, 10)
     with pytest.raises(ValueError, match="alpha > 0"):
         RP3beta(alpha=(0.0,))

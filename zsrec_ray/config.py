@@ -227,21 +227,23 @@ class ItemKNNConfig(_Strict):
 
 
 class EASEConfig(_Strict):
-    l2: list[float] = Field(default_factory=lambda: [50.0, 200.0, 500.0, 1000.0, 3000.0, 10000.0], min_length=1,
+    l2: list[float] = Field(default_factory=lambda: [5.0, 20.0, 50.0, 200.0, 500.0, 1000.0, 3000.0, 10000.0],
+                            min_length=1,
                             description="L2 candidates, picked on validation NDCG@20 (in increasing order, stopping "
-                                        "after two worse in a row); without validation data the first")
+                                        "after two worse in a row); without validation data the middle one")
     max_items: int = Field(30_000, ge=1, description="refuse larger catalogues (dense items x items solve: about "
                                                      "12 bytes x items^2 of memory)")
 
 
 class RP3betaConfig(_Strict):
-    alpha: list[float] = Field(default_factory=lambda: [0.5, 0.75, 1.0], min_length=1,
+    alpha: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0, 1.25, 1.5], min_length=1,
                                description="transition probability exponent candidates")
-    beta: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5], min_length=1,
+    beta: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], min_length=1,
                               description="popularity penalty exponent candidates")
-    k: list[int] = Field(default_factory=lambda: [50, 100, 200], min_length=1,
-                         description="neighbours kept per item, candidates; every combination is scored on "
-                                     "validation NDCG@20 (without validation data: the first of each)")
+    k: list[int] = Field(default_factory=lambda: [20, 50, 100, 200, 500], min_length=1,
+                         description="neighbours kept per item, candidates; picked with alpha and beta on "
+                                     "validation NDCG@20 by coordinate search from the middle values (without "
+                                     "validation data: the middle values)")
 
 
 class BPRMFConfig(_Strict):

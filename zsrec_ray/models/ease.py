@@ -4,7 +4,7 @@
 The solve is dense in the number of items (n^2 float32 memory, about n^3 / 3 flops for the
 Cholesky factor plus its inverse), so ``max_items`` refuses catalogues beyond what fits. The L2
 strength is picked on the validation split among ``l2`` candidates (tried in increasing order,
-stopping after two in a row score worse than the best).
+stopping after two in a row score worse than the best); without validation data, the middle one.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ class EASE(Recommender):
         self.train_ = train
         x = train.to_csr().astype(np.float32)
         gram = torch.from_numpy((x.T @ x).toarray())
-        candidates = self.l2 if valid is not None and len(valid) else self.l2[:1]
+        middle = self.l2[(len(self.l2) - 1) // 2]
+        candidates = self.l2 if valid is not None and len(valid) else (middle,)
         history, best, worse = [], None, 0
         t0 = time.perf_counter()
         for l2 in candidates:

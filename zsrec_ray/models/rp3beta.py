@@ -5,12 +5,12 @@ neighbours, and a user's scores are ``x_u W``.
 
 ``W`` is built in blocks of items (memory O(block x items), never items^2), from one sparse
 product per block; ``alpha``, ``beta`` and ``k`` are picked on the validation split when several
-are given (one product per ``alpha``; each ``beta`` and ``k`` reuses it).
+are given, by coordinate search over their candidates (one product per ``alpha``; every
+``beta`` and ``k`` reuses it).
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import numpy as np
@@ -28,34 +28,53 @@ class RP3beta(Recommender):
     name = "rp3beta"
 
     def __init__(self, alpha: tuple[float, ...] = (1.0,), beta: tuple[float, ...] = (0.5,),
-                 k: tuple[int, ...] = (100,)) -> None:
+                 k: tuple[int, ...] = (100,), rounds: int = 2) -> None:
         super().__init__()
         if not alpha or not beta or not k or min(k) < 1 or min(alpha) <= 0 or min(beta) < 0:
             raise ValueError(f"rp3beta: need alpha > 0, beta >= 0, k >= 1 (got {alpha}, {beta}, {k})")
-        self.alpha, self.beta, self.k = tuple(alpha), tuple(beta), tuple(sorted(set(k)))
+        self.alpha, self.beta, self.k = tuple(sorted(set(alpha))), tuple(sorted(set(beta))), tuple(sorted(set(k)))
+        self.rounds = rounds
 
     def fit(self, train: Interactions, valid: Interactions | None = None) -> "RP3beta":
+        """Without validation data: the middle value of each candidate list. With it: coordinate
+        search from there (beta, then k, then alpha, ``rounds`` times), keeping what scores best."""
         self.train_ = train
         x = train.to_csr().astype(np.float32)
-        search = valid is not None and len(valid) > 0
-        grid = list(itertools.product(self.alpha, self.beta, self.k)) if search else \
-            [(self.alpha[0], self.beta[0], self.k[0])]
         t0 = time.perf_counter()
-        history, best = [], None
-        for alpha in dict.fromkeys(a for a, _, _ in grid):
-            betas = list(dict.fromkeys(b for a, b, _ in grid if a == alpha))
-            ks = sorted({k for a, _, k in grid if a == alpha})
-            for (beta, k), w in rp3beta_weights(x, alpha, betas, ks).items():
-                self.weights_ = w
-                if len(grid) == 1:
-                    best = (float("nan"), (alpha, beta, k), w)
-                    continue
-                ndcg = rank_metrics(self, x, valid.to_csr(), ks=(20,))["ndcg@20"]
-                history.append({"alpha": alpha, "beta": beta, "k": k, "valid_ndcg@20": ndcg})
-                if best is None or ndcg > best[0]:
-                    best = (ndcg, (alpha, beta, k), w)
-        self.weights_ = best[2]
-        self.fit_report = {"alpha": best[1][0], "beta": best[1][1], "k": best[1][2], "best_valid_ndcg20": best[0],
+        walks: dict[float, dict[float, tuple[np.ndarray, np.ndarray]]] = {}
+
+        def weights(alpha: float, beta: float, k: int) -> sp.csr_matrix:
+            if alpha not in walks:
+                walks.clear()  # one alpha's neighbour lists in memory at a time
+                walks[alpha] = rp3beta_neighbours(x, alpha, list(self.beta), max(self.k))
+            return neighbour_matrix(*walks[alpha][beta], k)
+
+        point = (_middle(self.alpha), _middle(self.beta), _middle(self.k))
+        history: list[dict] = []
+        if valid is None or not len(valid):
+            self.weights_ = weights(*point)
+            self.fit_report = {"alpha": point[0], "beta": point[1], "k": point[2], "best_valid_ndcg20": float("nan"),
+                               "history": history, "fit_s": time.perf_counter() - t0}
+            return self
+        target = valid.to_csr()
+        scored: dict[tuple, float] = {}
+
+        def score(p: tuple) -> float:
+            if p not in scored:
+                self.weights_ = weights(*p)
+                scored[p] = rank_metrics(self, x, target, ks=(20,))["ndcg@20"]
+                history.append({"alpha": p[0], "beta": p[1], "k": p[2], "valid_ndcg@20": scored[p]})
+            return scored[p]
+
+        best = point
+        for _ in range(self.rounds):
+            for dim, values in ((1, self.beta), (2, self.k), (0, self.alpha)):
+                for v in values:
+                    cand = tuple(v if d == dim else best[d] for d in range(3))
+                    if score(cand) > score(best):
+                        best = cand
+        self.weights_ = weights(*best)
+        self.fit_report = {"alpha": best[0], "beta": best[1], "k": best[2], "best_valid_ndcg20": scored[best],
                            "history": history, "fit_s": time.perf_counter() - t0}
         return self
 
@@ -63,21 +82,25 @@ class RP3beta(Recommender):
         return (self.train_.to_csr()[users].astype(np.float32) @ self.weights_).toarray().astype(np.float32, copy=False)
 
 
-def rp3beta_weights(x: sp.csr_matrix, alpha: float, betas: list[float], ks: list[int],
-                    block_cells: int = BLOCK_CELLS) -> dict[tuple[float, int], sp.csr_matrix]:
-    """Item x item RP3beta weights for one ``alpha`` and every (beta, k): row ``i`` keeps the ``k``
-    largest ``p(i -> j)^alpha-walk / pop_j^beta`` over ``j != i``."""
-    n_users, n = x.shape
+def _middle(values: tuple) -> float | int:
+    return values[(len(values) - 1) // 2]
+
+
+def rp3beta_neighbours(x: sp.csr_matrix, alpha: float, betas: list[float], kmax: int,
+                       block_cells: int = BLOCK_CELLS) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """For one ``alpha`` and each beta: every item's ``kmax`` strongest neighbours ``j != i`` by
+    ``walk(i -> j) / pop_j^beta`` (walk probabilities raised to ``alpha``), as (items x kmax)
+    index and value arrays sorted strongest first."""
+    n = x.shape[1]
     x = sp.csr_matrix(x, dtype=np.float32)
     x.data[:] = 1.0
     user_deg = np.asarray(x.sum(axis=1)).ravel()
     pop = np.asarray(x.sum(axis=0)).ravel()
-    p_ui = sp.diags(_inv_pow(user_deg, alpha)) @ x                 # user -> item, ^alpha
+    p_ui = (sp.diags(_inv_pow(user_deg, alpha)) @ x).tocsc()       # user -> item, ^alpha
     p_iu = (sp.diags(_inv_pow(pop, alpha)) @ x.T.tocsr()).tocsr()  # item -> user, ^alpha
-    p_ui = p_ui.tocsc()
     penalty = {b: _inv_pow(pop, b) for b in betas}
-    kmax = min(max(ks), max(n - 1, 1))
-    rows: dict[float, list] = {b: [] for b in betas}
+    kmax = min(kmax, max(n - 1, 1))
+    parts: dict[float, list] = {b: [] for b in betas}
     block = max(1, min(n, block_cells // max(n, 1)))
     for start in range(0, n, block):
         stop = min(start + block, n)
@@ -89,18 +112,24 @@ def rp3beta_weights(x: sp.csr_matrix, alpha: float, betas: list[float], ks: list
                 np.broadcast_to(np.arange(n), (stop - start, n)).copy()
             val = np.take_along_axis(w, top, axis=1)
             order = np.argsort(-val, axis=1, kind="stable")
-            rows[b].append((np.take_along_axis(top, order, axis=1), np.take_along_axis(val, order, axis=1)))
-    out = {}
-    for b in betas:
-        top = np.concatenate([t for t, _ in rows[b]])
-        val = np.concatenate([v for _, v in rows[b]])
-        for k in ks:
-            kk = min(k, top.shape[1])
-            t, v = top[:, :kk], val[:, :kk]
-            keep = v > 0
-            i = np.broadcast_to(np.arange(n)[:, None], t.shape)[keep]
-            out[(b, k)] = sp.csr_matrix((v[keep], (i, t[keep])), shape=(n, n), dtype=np.float32)
-    return out
+            parts[b].append((np.take_along_axis(top, order, axis=1).astype(np.int32),
+                             np.take_along_axis(val, order, axis=1)))
+    return {b: (np.concatenate([t for t, _ in p]), np.concatenate([v for _, v in p])) for b, p in parts.items()}
+
+
+def neighbour_matrix(top: np.ndarray, val: np.ndarray, k: int) -> sp.csr_matrix:
+    """Item x item weights keeping each row's ``k`` first (strongest) neighbours of ``top``/``val``."""
+    n = top.shape[0]
+    t, v = top[:, :k], val[:, :k]
+    keep = v > 0
+    rows = np.broadcast_to(np.arange(n)[:, None], t.shape)[keep]
+    return sp.csr_matrix((v[keep], (rows, t[keep])), shape=(n, n), dtype=np.float32)
+
+
+def rp3beta_weights(x: sp.csr_matrix, alpha: float, beta: float, k: int,
+                    block_cells: int = BLOCK_CELLS) -> sp.csr_matrix:
+    """Item x item RP3beta weights: row ``i`` keeps its ``k`` strongest neighbours."""
+    return neighbour_matrix(*rp3beta_neighbours(x, alpha, [beta], k, block_cells)[beta], k)
 
 
 def _inv_pow(values: np.ndarray, power: float) -> np.ndarray:
