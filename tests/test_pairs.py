@@ -102,3 +102,23 @@ def test_candidate_features_equal_the_full_features_at_those_items():
     assert set(pf.popular_order[:3]) - set(seen.indices) <= set(items.ravel())
     everything, _ = pf.candidates(users, 90)
     assert (np.sort(everything, axis=1) == np.arange(90)).all()
+
+
+@pytest.mark.parametrize("names", [None, ("cosine",), ("itemknn", "popularity")])
+def test_features_at_pairs_equal_the_full_features(names):
+    """The training path: pair features of arbitrary (user, item) rows, users repeated and out of
+    order, equal the full rows' values at those items."""
+    from zsrec_ray.config import FeatureConfig
+    from zsrec_ray.features.featurizer import featurize
+
+    d = planted_interactions(150, 70, 5, 14, seed=6)
+    fs = featurize(d, FeatureConfig(spectral=SpectralConfig(dim=8), node_clusters=8, edge_clusters=8))
+    flags = {} if names is None else {n: n in names for n in ("cosine", "itemknn", "userknn", "popularity")}
+    pf = PairFeaturizer(d, PairConfig(item_neighbors=20, user_neighbors=10, **flags), fs.user_emb, fs.item_emb)
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 150, 500)
+    items = rng.integers(0, 70, 500)
+    got = pf.at(users, items)
+    full = pf(np.arange(150))
+    assert torch.equal(got, full[torch.from_numpy(users), torch.from_numpy(items)])
+    assert pf.at(np.array([], dtype=np.int64), np.array([], dtype=np.int64)).shape == (0, pf.n_features)

@@ -240,7 +240,7 @@ class RP3betaConfig(_Strict):
                                description="transition probability exponent candidates")
     beta: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], min_length=1,
                               description="popularity penalty exponent candidates")
-    k: list[int] = Field(default_factory=lambda: [20, 50, 100, 200, 500], min_length=1,
+    k: list[int] = Field(default_factory=lambda: [20, 50, 100, 200, 500, 1000], min_length=1,
                          description="neighbours kept per item, candidates; picked with alpha and beta on "
                                      "validation NDCG@20 by coordinate search from the middle values (without "
                                      "validation data: the middle values)")

@@ -130,7 +130,8 @@ class _ProgressBar:
                 return
             self.bar.n = int(m.get("epoch", self.bar.n))
             self.bar.set_postfix(loss=round(m.get("loss", float("nan")), 4),
-                                 valid=round(m.get("valid_ndcg@20", float("nan")), 4))
+                                 valid=round(m.get("valid_ndcg@20", float("nan")), 4),
+                                 **{k: m[k] for k in ("pairs_s", "fwd_bwd_s", "valid_s") if k in m})
 
     def close(self) -> None:
         self.done.set()

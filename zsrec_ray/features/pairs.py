@@ -124,6 +124,33 @@ class PairFeaturizer:
             items[r, :len(chosen)] = chosen
         return items, self._candidate_features(items, sparse, cosine)
 
+    def at(self, users: np.ndarray, items: np.ndarray) -> torch.Tensor:
+        """Features of the pairs (``users[r]``, ``items[r]``): (len(users), n_features) float32,
+        equal to :meth:`__call__`'s at those pairs, without a row per item: each distinct user's
+        sparse scores, its sorted non-zeros and one sorted cosine row give exact percentiles for
+        all of its pairs at once."""
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        out = torch.empty((len(users), self.n_features))
+        if not len(users):
+            return out
+        uniq, inv = np.unique(users, return_inverse=True)
+        order = np.argsort(inv, kind="stable")
+        counts = np.bincount(inv, minlength=len(uniq))
+        col = np.arange(len(users)) - np.repeat(np.cumsum(counts) - counts, counts)  # position within its user
+        grid = np.full((len(uniq), int(counts.max())), -1, dtype=np.int64)
+        grid[inv[order], col] = items[order]
+        cfg = self.config
+        sparse = {}
+        if cfg.itemknn:
+            sparse["itemknn"] = (self.x[uniq] @ self.item_sim).tocsr()
+        if cfg.userknn:
+            sparse["userknn"] = (self.user_sim[uniq] @ self.x).tocsr()
+        cosine = (self.user_unit[torch.from_numpy(uniq)] @ self.item_unit.T).double().numpy() if cfg.cosine else None
+        feats = self._candidate_features(grid, sparse, cosine)
+        out[torch.from_numpy(order)] = feats[torch.from_numpy(inv[order]), torch.from_numpy(col)]
+        return out
+
     def _candidate_features(self, items: np.ndarray, sparse: dict, cosine: np.ndarray | None) -> torch.Tensor:
         valid = np.maximum(items, 0)
         cols: list[np.ndarray] = []
