@@ -103,13 +103,7 @@ class PairFeaturizer:
         """
         users = np.asarray(users, dtype=np.int64)
         size = min(int(size), self.n_items)
-        cfg = self.config
-        sparse = {}
-        if cfg.itemknn:
-            sparse["itemknn"] = (self.x[users] @ self.item_sim).tocsr()
-        if cfg.userknn:
-            sparse["userknn"] = (self.user_sim[users] @ self.x).tocsr()
-        cosine = (self.user_unit[torch.from_numpy(users)] @ self.item_unit.T).double().numpy() if cfg.cosine else None
+        sparse, cosine = self._raw_rows(users)
         exclude = None if exclude is None else exclude.tocsr()
         items = np.full((len(users), size), -1, dtype=np.int64)
         for r in range(len(users)):
@@ -140,16 +134,21 @@ class PairFeaturizer:
         col = np.arange(len(users)) - np.repeat(np.cumsum(counts) - counts, counts)  # position within its user
         grid = np.full((len(uniq), int(counts.max())), -1, dtype=np.int64)
         grid[inv[order], col] = items[order]
+        feats = self._candidate_features(grid, *self._raw_rows(uniq))
+        out[torch.from_numpy(order)] = feats[torch.from_numpy(inv[order]), torch.from_numpy(col)]
+        return out
+
+    def _raw_rows(self, users: np.ndarray) -> tuple[dict, np.ndarray | None]:
+        """Raw scores of ``users``: the sparse ones (item-kNN, user-kNN) as CSR rows, the cosine as
+        dense float64 rows (None when off)."""
         cfg = self.config
         sparse = {}
         if cfg.itemknn:
-            sparse["itemknn"] = (self.x[uniq] @ self.item_sim).tocsr()
+            sparse["itemknn"] = (self.x[users] @ self.item_sim).tocsr()
         if cfg.userknn:
-            sparse["userknn"] = (self.user_sim[uniq] @ self.x).tocsr()
-        cosine = (self.user_unit[torch.from_numpy(uniq)] @ self.item_unit.T).double().numpy() if cfg.cosine else None
-        feats = self._candidate_features(grid, sparse, cosine)
-        out[torch.from_numpy(order)] = feats[torch.from_numpy(inv[order]), torch.from_numpy(col)]
-        return out
+            sparse["userknn"] = (self.user_sim[users] @ self.x).tocsr()
+        cosine = (self.user_unit[torch.from_numpy(users)] @ self.item_unit.T).double().numpy() if cfg.cosine else None
+        return sparse, cosine
 
     def _candidate_features(self, items: np.ndarray, sparse: dict, cosine: np.ndarray | None) -> torch.Tensor:
         valid = np.maximum(items, 0)
