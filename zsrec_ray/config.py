@@ -302,6 +302,9 @@ class PretrainConfig(_Strict):
         3000, ge=1, description="per source and epoch, BPR triples come from at most this many sampled users "
                                 "(pair features are computed for whole user rows, so this bounds an epoch's cost)")
     valid_users: int = Field(2000, ge=1, description="per source, validation users sampled once for early stopping")
+    valid_candidates: int | None = Field(
+        500, ge=1, description="validation ranks two-stage with this many candidates per user (the pair model; "
+                               "None: every item)")
     seed: int = 0
 
 

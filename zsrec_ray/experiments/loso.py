@@ -34,6 +34,7 @@ class LeaveOneSourceOut:
         self.users = {h: validation_users(s, cfg.pretrain.valid_users, cfg.pretrain.seed)
                       for h, s in self.sources.items()}
         self.alpha = alpha
+        self.candidates = cfg.pretrain.valid_candidates
         self.knn = {}
         if alpha < 1.0:
             self.knn = {h: ItemKNN(cfg.model.itemknn.k).fit(s.split.train) for h, s in self.sources.items()}
@@ -55,7 +56,7 @@ class LeaveOneSourceOut:
 
     def _heldout(self, fold: Pretrainer, src: SourceDomain, users: np.ndarray) -> tuple[float, float]:
         net = fold.checkpoint().net  # the fold's best epoch so far
-        zs = source_ndcg20(net, src, users)
+        zs = source_ndcg20(net, src, users, self.candidates)
         if src.name not in self.knn:
             return zs, zs
         fn = interpolated(source_ranker(net, src).score, self.knn[src.name].score, self.alpha)

@@ -100,19 +100,20 @@ def validation_users(src: SourceDomain, n: int, seed: int) -> np.ndarray:
     return users
 
 
-def source_ranker(net: ZeroShotNet, src: SourceDomain) -> PretrainedRecommender:
+def source_ranker(net: ZeroShotNet, src: SourceDomain, candidates: int | None = None) -> PretrainedRecommender:
     """The network ranking ``src``'s items from features of its full training split, as a new
-    domain is ranked at inference."""
-    return PretrainedRecommender.on_domain(net, src.full, src.split.train)
+    domain is ranked at inference (two-stage with ``candidates``)."""
+    return PretrainedRecommender.on_domain(net, src.full, src.split.train, candidates=candidates)
 
 
-def source_ndcg20(net: ZeroShotNet, src: SourceDomain, users: np.ndarray) -> float:
+def source_ndcg20(net: ZeroShotNet, src: SourceDomain, users: np.ndarray, candidates: int | None = None) -> float:
     """Mean validation NDCG@20 of ``users`` in ``src``, training items masked."""
     seen, valid = src.split.train.to_csr(), src.split.valid.to_csr()
-    return rank_metrics(source_ranker(net, src), seen, valid, ks=(20,), users=users)["ndcg@20"]
+    return rank_metrics(source_ranker(net, src, candidates), seen, valid, ks=(20,), users=users)["ndcg@20"]
 
 
-def validation_sums(net: ZeroShotNet, sources: list[SourceDomain], users: list[np.ndarray]) -> np.ndarray:
+def validation_sums(net: ZeroShotNet, sources: list[SourceDomain], users: list[np.ndarray],
+                    candidates: int | None = None) -> np.ndarray:
     """Per source, the SUM of validation NDCG@20 over ``users`` (so shards can be added up)."""
     was_training = net.training
     net.eval()
@@ -120,7 +121,7 @@ def validation_sums(net: ZeroShotNet, sources: list[SourceDomain], users: list[n
     with torch.no_grad():
         for k, (src, us) in enumerate(zip(sources, users)):
             if len(us):
-                out[k] = source_ndcg20(net, src, us) * len(us)
+                out[k] = source_ndcg20(net, src, us, candidates) * len(us)
     net.train(was_training)
     return out
 
@@ -215,7 +216,8 @@ class Pretrainer:
 
     def _validate(self) -> tuple[dict[str, float], float]:
         """Validation NDCG@20 per source (over all ranks) and their mean."""
-        sums = self.allreduce(validation_sums(self.net, self.sources, self.valid_users), "sum")
+        sums = self.allreduce(validation_sums(self.net, self.sources, self.valid_users, self.cfg.valid_candidates),
+                              "sum")
         valid = {s.name: float(sums[k] / max(self.n_valid[k], 1)) for k, s in enumerate(self.sources)}
         return valid, float(np.mean(list(valid.values())))
 
