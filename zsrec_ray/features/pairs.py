@@ -17,6 +17,9 @@ from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.errors import ConfigError
 from zsrec_ray.features.neighbors import cosine_topk
 
+#: Up to this many items per user, a dense percentile is found by counting instead of sorting.
+COMPARE_BELOW = 8
+
 
 def percentile_rank(scores: torch.Tensor, decimals: int = 6) -> torch.Tensor:
     """Row-wise mid-rank percentile in [0, 1]: (#smaller + #smaller-or-equal) / (2 n).
@@ -155,9 +158,15 @@ class PairFeaturizer:
         cols: list[np.ndarray] = []
         if cosine is not None:
             rounded = np.round(cosine, 6)
-            srt = np.sort(rounded, axis=1)
             vals = np.take_along_axis(rounded, valid, axis=1)
-            cols.append(np.stack([_mid_rank(srt[r], vals[r], self.n_items) for r in range(len(items))]))
+            pct = np.zeros(items.shape)
+            for r in range(len(items)):
+                k = int((items[r] >= 0).sum())  # a user's items come first, padding (-1) after
+                if k <= COMPARE_BELOW:  # a few items: counting is cheaper than sorting the row
+                    pct[r, :k] = _mid_rank_by_count(rounded[r], vals[r, :k], self.n_items)
+                else:
+                    pct[r] = _mid_rank(np.sort(rounded[r]), vals[r], self.n_items)
+            cols.append(pct)
         for name in ("itemknn", "userknn"):
             if name in sparse:
                 pct, rel = _sparse_pct_rel(sparse[name], valid, self.n_items)
@@ -222,6 +231,13 @@ def _mid_rank(sorted_row: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """Mid-rank percentile (#smaller + #smaller-or-equal) / (2 n) of ``values`` in a sorted row."""
     less = np.searchsorted(sorted_row, values, side="left")
     leq = np.searchsorted(sorted_row, values, side="right")
+    return (less + leq) / (2.0 * n)
+
+
+def _mid_rank_by_count(row: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """:func:`_mid_rank` of ``values`` in an unsorted ``row``, by counting (len(values) x n work)."""
+    less = (row[None, :] < values[:, None]).sum(axis=1)
+    leq = (row[None, :] <= values[:, None]).sum(axis=1)
     return (less + leq) / (2.0 * n)
 
 
