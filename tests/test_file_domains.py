@@ -129,3 +129,13 @@ def test_cli_exit_code_and_columns_without_a_file(small_ck, tmp_path):
                           timeout=120)
     assert proc.returncode == 2 and proc.stderr.strip() == f"zsrec: error: {tmp_path / 'none.csv'}: no such file or directory"
     assert main(["zeroshot", "--load", small_ck, "--target", "ml-100k", "--columns", "user=u,item=i"]) == 2
+
+
+def test_baselines_take_files_too(tmp_path, capsys):
+    target = write_csv(tmp_path / "shop.csv", planted_interactions(120, 60, 4, 12, seed=8), ("uid", "iid"))
+    rc = main(["baselines", "--datasets", str(target), "--columns", "user=uid,item=iid", "--models",
+               "mostpop,itemknn", "--json"])
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [(r["dataset"], r["model"]) for r in doc["results"]] == [("shop", "mostpop"), ("shop", "itemknn")]
+    assert doc["stats"][0]["dataset"] == "shop" and doc["results"][1]["ndcg@20"] > doc["results"][0]["ndcg@20"]

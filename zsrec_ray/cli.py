@@ -37,7 +37,9 @@ def build_config(args: argparse.Namespace, model, flags: dict):
 def add_baselines_args(p: argparse.ArgumentParser) -> None:
     """Arguments shared by ``zsrec baselines`` and ``jobs/baselines.py``."""
     p.add_argument("--config", help="YAML file with a BaselinesConfig; flags below override it")
-    p.add_argument("--datasets", type=_csv, help="comma-separated dataset names (see `zsrec data stats`)")
+    p.add_argument("--datasets", type=_csv, help="comma-separated domains. " + DOMAIN_HELP)
+    p.add_argument("--columns", type=_parse_columns, metavar="user=COL,item=COL[,timestamp=COL][,rating=COL]",
+                   help="column mapping of the CSV/TSV/Parquet files among --datasets")
     p.add_argument("--models", type=_csv, help="comma-separated: mostpop,itemknn,ease,rp3beta,bpr_mf,lightgcn")
     p.add_argument("--data-dir", help="directory holding the datasets (default: $ZSREC_DATA_DIR or ../shared/datasets)")
     p.add_argument("--split", choices=["random", "leave_last_out", "given", "heldout_users"],
@@ -52,8 +54,11 @@ def add_baselines_args(p: argparse.ArgumentParser) -> None:
 def baselines_config(args: argparse.Namespace) -> BaselinesConfig:
     """A YAML config (if any) with the command-line flags and ``--set`` applied."""
     seed = {f"{k}.seed": args.seed for k in ("split", "model.bpr_mf", "model.lightgcn")} if args.seed is not None else {}
+    datasets = [domain_arg(d, args.columns) for d in args.datasets] if args.datasets else None
+    if args.columns and not any(isinstance(d, dict) for d in datasets or []):
+        raise ZsrecError("--columns applies to file domains, and --datasets names none")
     return build_config(args, BaselinesConfig, {
-        "datasets": args.datasets or None, "models": args.models or None, "data_dir": args.data_dir,
+        "datasets": datasets, "models": args.models or None, "data_dir": args.data_dir,
         "output": args.output, "split.kind": args.split, "preprocess.k_core": args.k_core, **seed})
 
 

@@ -137,6 +137,17 @@ def domain_label(domain: Domain) -> str:
     return domain if isinstance(domain, str) else str(domain.dataset)
 
 
+def resolve_domain(domain: Domain, preprocess: "PreprocessConfig", split: "SplitConfig") -> DomainSpec:
+    """The full spec of a domain of a config with these preprocessing and split settings: a name
+    gets them; a DomainSpec keeps its own where it sets them (a LightGCN-style directory without
+    its own split uses its given train/test split)."""
+    domain = as_domain(domain) if isinstance(domain, str) else domain
+    if isinstance(domain, str):
+        return DomainSpec(dataset=domain, preprocess=preprocess, split=split)
+    return domain.model_copy(update={"preprocess": domain.preprocess or preprocess,
+                                     "split": domain.split or domain.default_split(split)})
+
+
 def domain_from_json(value: Any) -> Domain:
     """Inverse of ``model_dump`` for a domain (a name, or a DomainSpec's dict)."""
     return value if isinstance(value, str) else DomainSpec.model_validate(value)
@@ -331,13 +342,19 @@ class BaselinesConfig(_Strict):
     """The `zsrec baselines` run: datasets x models on one split protocol."""
 
     data_dir: str | None = None
-    datasets: list[str] = Field(default_factory=lambda: ["ml-100k"])
+    datasets: list[Domain] = Field(default_factory=lambda: ["ml-100k"],
+                                   description="dataset names, file paths or DomainSpecs")
     models: list[str] = Field(default_factory=lambda: ["mostpop", "itemknn", "bpr_mf", "lightgcn"])
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     evaluation: EvalConfig = Field(default_factory=EvalConfig)
     model: ModelsConfig = Field(default_factory=ModelsConfig)
     output: str | None = None
+
+    @field_validator("datasets", mode="before")
+    @classmethod
+    def _dataset_paths(cls, v: Any) -> Any:
+        return [as_domain(d) if isinstance(d, str) else d for d in v] if isinstance(v, list) else v
 
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()

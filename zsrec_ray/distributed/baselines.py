@@ -5,13 +5,13 @@ from __future__ import annotations
 import ray
 from tqdm.auto import tqdm
 
-from zsrec_ray.config import BaselinesConfig
+from zsrec_ray.config import BaselinesConfig, domain_from_json, domain_label
 from zsrec_ray.experiments.baselines import run_dataset, summarize
 
 
 @ray.remote
-def _dataset_task(config_json: str, dataset: str) -> dict:
-    return run_dataset(BaselinesConfig.model_validate_json(config_json), dataset)
+def _dataset_task(config_json: str, dataset) -> dict:
+    return run_dataset(BaselinesConfig.model_validate_json(config_json), domain_from_json(dataset))
 
 
 def run_baselines(config: BaselinesConfig, cpus_per_dataset: float = 1.0) -> dict:
@@ -21,8 +21,9 @@ def run_baselines(config: BaselinesConfig, cpus_per_dataset: float = 1.0) -> dic
     are kept.
     """
     payload = config.model_dump_json()
-    refs = {_dataset_task.options(num_cpus=cpus_per_dataset, name=f"baselines:{d}").remote(payload, d): d
-            for d in config.datasets}
+    names = [domain_label(d) for d in config.datasets]
+    refs = {_dataset_task.options(num_cpus=cpus_per_dataset, name=f"baselines:{n}").remote(
+        payload, d if isinstance(d, str) else d.model_dump()): n for d, n in zip(config.datasets, names)}
     done: dict[str, dict] = {}
     errors: dict[str, str] = {}
     pending = list(refs)
@@ -36,6 +37,6 @@ def run_baselines(config: BaselinesConfig, cpus_per_dataset: float = 1.0) -> dic
                 errors[name] = str(e.cause) if e.cause is not None else str(e)
             bar.set_postfix_str(name)
             bar.update()
-    summary = summarize([done[d] for d in config.datasets if d in done])
+    summary = summarize([done[n] for n in names if n in done])
     summary["errors"] = errors
     return summary

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from zsrec_ray.config import BaselinesConfig, DomainSpec
+from zsrec_ray.config import BaselinesConfig, Domain, domain_label, resolve_domain
 from zsrec_ray.data.registry import load_split
 from zsrec_ray.data.splits import Split
 from zsrec_ray.data.stats import dataset_stats
@@ -15,9 +15,8 @@ from zsrec_ray.training import build_model
 log = logging.getLogger(__name__)
 
 
-def load_domain(config: BaselinesConfig, dataset: str) -> Split:
-    spec = DomainSpec(dataset=dataset, preprocess=config.preprocess, split=config.split)
-    return load_split(spec, config.resolved_data_dir())
+def load_domain(config: BaselinesConfig, dataset: Domain) -> Split:
+    return load_split(resolve_domain(dataset, config.preprocess, config.split), config.resolved_data_dir())
 
 
 def evaluate_model(config: BaselinesConfig, split: Split, model_name: str, progress: bool = False) -> dict:
@@ -46,11 +45,11 @@ def fit_summary(rep: dict) -> dict:
     return out
 
 
-def run_dataset(config: BaselinesConfig, dataset: str, progress: bool = False) -> dict:
+def run_dataset(config: BaselinesConfig, dataset: Domain, progress: bool = False) -> dict:
     """All configured models on one dataset: ``{"stats": ..., "rows": [...]}``."""
     t0 = time.perf_counter()
     split = load_domain(config, dataset)
-    stats = {"dataset": dataset, **dataset_stats(split.all()), "load_s": time.perf_counter() - t0}
+    stats = {"dataset": domain_label(dataset), **dataset_stats(split.all()), "load_s": time.perf_counter() - t0}
     rows = []
     for m in config.models:
         rows.append(evaluate_model(config, split, m, progress=progress))
