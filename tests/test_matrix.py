@@ -15,10 +15,11 @@ from zsrec_ray.experiments import zeroshot
 def test_matrix_and_heatmap(tmp_path, monkeypatch):
     splits = {n: random_split(planted_interactions(150 + 30 * k, 80, 4, 12, seed=k, name=n), seed=0)
               for k, n in enumerate(["a", "b", "c"])}
-    monkeypatch.setattr(zeroshot, "domain_split", lambda cfg, d: splits[d])
+    monkeypatch.setattr(zeroshot, "load_domains", lambda cfg, ds: {d: splits[d] for d in ds})
     trained = []
     real = zeroshot.pretrain_on
-    monkeypatch.setattr(zeroshot, "pretrain_on", lambda cfg, s, p=False: trained.append(s) or real(cfg, s, p))
+    monkeypatch.setattr(zeroshot, "pretrain_on",
+                        lambda cfg, s, p=False, given=None: trained.append(s) or real(cfg, s, p, given))
     cfg = ZeroShotConfig.model_validate({"cache_dir": str(tmp_path), "features": FEAT.model_dump(),
                                          "pairs": PAIRS.model_dump(),
                                          "pretrain": {"epochs": 2, "batch_size": 256, "lr": 3e-3}})
@@ -66,8 +67,9 @@ def test_matrix_and_heatmap(tmp_path, monkeypatch):
 
 def test_leave_one_out_resumes_finished_targets(monkeypatch):
     calls = []
-    monkeypatch.setattr(zeroshot, "run_zeroshot",
-                        lambda cfg, s, t, p=False: calls.append(t) or {"target": t, "sources": s, "rows": []})
+    monkeypatch.setattr(zeroshot, "load_domains", lambda cfg, ds: {d: None for d in ds})
+    monkeypatch.setattr(zeroshot, "run_zeroshot", lambda cfg, s, t, p=False, splits=None:
+                        calls.append(t) or {"target": t, "sources": s, "rows": []})
     saved = []
     done = [{"target": "a", "sources": ["b", "c"], "rows": ["kept"]}]
     res = zeroshot.run_leave_one_out(ZeroShotConfig(), ["a", "b", "c"], on_result=lambda r: saved.append(len(r)),
