@@ -123,3 +123,17 @@ def test_feature_graph_and_positives_are_disjoint():
     assert len(src.pos_user) + graph.sum() == len(sources[0].train)
     full = prepare_source(sources[0], FEAT, PAIRS, 1.0)
     assert full.graph is full.full and len(full.pos_user) == len(sources[0].train)
+
+
+def test_score_all_in_place_inference_equals_the_training_arithmetic():
+    from zsrec_ray.models.zeroshot_net import ZeroShotNet
+
+    torch.manual_seed(0)
+    net = ZeroShotNet(7, 5, 6, PretrainConfig(model="pair", hidden=16, out_dim=8, pair_hidden=8))
+    tu, ti, pf = torch.randn(3, 8), torch.randn(11, 8), torch.rand(3, 11, 6)
+    with torch.no_grad():
+        fast = net.score_all(tu, ti, pf)
+        pairs = net.score_pairs(tu.repeat_interleave(11, 0), ti.repeat(3, 1), pf.reshape(33, 6)).reshape(3, 11)
+    slow = net.score_all(tu, ti, pf).detach()  # grad enabled: the out-of-place path
+    torch.testing.assert_close(fast, slow)
+    torch.testing.assert_close(fast, pairs)

@@ -86,7 +86,8 @@ class Checkpoint:
             if payload.get("digest") != content_digest(payload):
                 raise DataError(f"{path}: checkpoint is corrupt (its content digest does not match; the file was "
                                 "damaged or modified after it was written)")
-            pretrain = PretrainConfig.model_validate_json(payload["pretrain"])
+            # checkpoints written before two-stage validation validated on every item
+            pretrain = PretrainConfig.model_validate({"valid_candidates": None, **json.loads(payload["pretrain"])})
             features = FeatureConfig.model_validate_json(payload["features"])
             pairs = PairConfig.model_validate_json(payload["pairs"])
             schema = json.loads(payload["feature_schema"])

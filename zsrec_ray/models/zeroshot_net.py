@@ -55,8 +55,17 @@ class ZeroShotNet(nn.Module):
         """Scores of every item for a batch of users: tu (B, d), ti (n, d), pf (B, n, F) -> (B, n)."""
         s = tu @ ti.T
         if self.n_pair:
+            if torch.is_grad_enabled():
+                z = self.pair_in(pf)
+                if self.user_ctx is not None:
+                    z = z + self.user_ctx(tu)[:, None, :] + self.item_ctx(ti)[None, :, :]
+                return s + self.pair_out(z).squeeze(-1)
+            # inference: the same arithmetic in place, on one (B, n, hidden) buffer at a time
             z = self.pair_in(pf)
             if self.user_ctx is not None:
-                z = z + self.user_ctx(tu)[:, None, :] + self.item_ctx(ti)[None, :, :]
-            s = s + self.pair_out(z).squeeze(-1)
+                z += self.user_ctx(tu)[:, None, :]
+                z += self.item_ctx(ti)[None, :, :]
+            _, hidden, _, last = self.pair_out  # ReLU, Linear, ReLU, Linear
+            z = hidden(z.relu_()).relu_()
+            s += last(z).squeeze(-1)
         return s
