@@ -311,7 +311,7 @@ class PretrainConfig(_Strict):
                                      "training interactions")
     users_per_epoch: int = Field(
         3000, ge=1, description="per source and epoch, BPR triples come from at most this many sampled users "
-                                "(pair features are computed for whole user rows, so this bounds an epoch's cost)")
+                                "(with their pair features, this bounds an epoch's cost)")
     valid_users: int = Field(2000, ge=1, description="per source, validation users sampled once for early stopping")
     valid_candidates: int | None = Field(
         500, ge=1, description="validation ranks two-stage with this many candidates per user (the pair model; "
@@ -509,14 +509,8 @@ class ZeroShotConfig(_Strict):
         return self
 
     def domain_spec(self, domain: Domain) -> DomainSpec:
-        """The full spec of a domain of this config: a name gets this config's preprocessing and
-        split; a DomainSpec keeps its own where it sets them. A LightGCN-style directory without its
-        own split uses its given train/test split."""
-        domain = as_domain(domain) if isinstance(domain, str) else domain
-        if isinstance(domain, str):
-            return DomainSpec(dataset=domain, preprocess=self.preprocess, split=self.split)
-        return domain.model_copy(update={"preprocess": domain.preprocess or self.preprocess,
-                                         "split": domain.split or domain.default_split(self.split)})
+        """The full spec of one of this config's domains (:func:`resolve_domain`)."""
+        return resolve_domain(domain, self.preprocess, self.split)
 
     @property
     def source_labels(self) -> list[str]:

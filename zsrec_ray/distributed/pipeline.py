@@ -48,14 +48,15 @@ def run_name(cfg: ZeroShotConfig) -> str:
     return "pretrain-" + hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
-def pretrain_step(cfg: ZeroShotConfig) -> dict[str, Any]:
-    """Ray Train pretraining on the sources (featurized into the store first where missing); writes
-    the final checkpoint to ``cfg.checkpoint``."""
+def pretrain_step(cfg: ZeroShotConfig, featurize: bool = True) -> dict[str, Any]:
+    """Ray Train pretraining on the sources (with ``featurize``, featurized into the store first
+    where missing); writes the final checkpoint to ``cfg.checkpoint``."""
     from zsrec_ray.distributed.train import pretrain_distributed
 
-    feat = featurize_step(cfg, with_target=False)
-    if feat["failed"]:
-        return {"step": "pretrain", "featurize": feat, "error": f"featurization failed for {feat['failed']}"}
+    if featurize:
+        feat = featurize_step(cfg, with_target=False)
+        if feat["failed"]:
+            return {"step": "pretrain", "featurize": feat, "error": f"featurization failed for {feat['failed']}"}
     r = cfg.ray
     ck, report = pretrain_distributed(cfg, cfg.sources, _store_uri(cfg), r.storage_path, run_name(cfg), r.num_workers,
                                       r.use_gpu, r.max_failures, cpus_per_worker=r.cpus_per_worker)
@@ -94,6 +95,6 @@ def pipeline(cfg: ZeroShotConfig) -> dict[str, Any]:
     feat = featurize_step(cfg)
     if feat["failed"]:
         return {"step": "pipeline", "featurize": feat, "error": f"featurization failed for {feat['failed']}"}
-    pre = pretrain_step(cfg)
+    pre = pretrain_step(cfg, featurize=False)  # the step above stored every source
     ev = evaluate_step(cfg, pre["checkpoint"])
     return {"step": "pipeline", "featurize": feat, "pretrain": pre, "evaluate": ev, "wall_s": time.perf_counter() - t0}

@@ -60,10 +60,12 @@ def run_finetune(cfg: ZeroShotConfig, load: str, target: Domain | None = None, p
     fit_s = time.perf_counter() - t0
     if checkpoint_path:
         tuned.save(checkpoint_path)
-    rows.append({**evaluate_pretrained(cfg, tuned, split, "fine-tuned", featurize_fn), "epochs": report["epochs"],
-                 "best_epoch": report["best_epoch"], "s_to_best": report["seconds_to_best"], "fit_s": fit_s})
+    fitted: list[PretrainedRecommender] = []
+    rows.append({**evaluate_pretrained(cfg, tuned, split, "fine-tuned", featurize_fn, keep=fitted),
+                 "epochs": report["epochs"], "best_epoch": report["best_epoch"],
+                 "s_to_best": report["seconds_to_best"], "fit_s": fit_s})
     rows += [baseline_row(cfg, split, b, progress) for b in cfg.compare]
-    tuned_rec = PretrainedRecommender(tuned, featurize_fn).fit(split.known())
+    tuned_rec = fitted[0]  # featurized once; its full scores feed the interpolation
     mixes = []
     for name in ft.bases:
         base = build_model(name, cfg.model, progress=progress).fit(split.known(), split.valid)

@@ -53,12 +53,16 @@ def pretrain_on(cfg: ZeroShotConfig, sources: list[Domain], progress: bool = Fal
 
 
 def evaluate_pretrained(cfg: ZeroShotConfig, ck: Checkpoint, split: Split, label: str,
-                        featurize_fn: Featurizer | None = None) -> dict:
-    """Test metrics of the frozen checkpoint on ``split`` (features from its training interactions)."""
+                        featurize_fn: Featurizer | None = None,
+                        keep: list[PretrainedRecommender] | None = None) -> dict:
+    """Test metrics of the frozen checkpoint on ``split`` (features from its training interactions);
+    the fitted recommender is appended to ``keep`` when given, for callers that score with it again."""
     featurize_fn = featurize_fn or caching_featurizer(cfg.resolved_cache_dir() / "features")
     t0 = time.perf_counter()
     model = PretrainedRecommender(ck, featurize_fn, candidates=cfg.evaluation.candidates).fit(_scoring_data(split))
     res = evaluate(model, split, "test", ks=cfg.evaluation.ks, batch_size=cfg.evaluation.batch_size)
+    if keep is not None:
+        keep.append(model)
     return {"model": label, **res.metrics, "users": res.n_users, "wall_s": time.perf_counter() - t0}
 
 
