@@ -83,8 +83,12 @@ def test_cosine_needs_embeddings(domain):
         PairFeaturizer(domain, CFG)
 
 
-def test_candidate_features_equal_the_full_features_at_those_items():
+@pytest.mark.parametrize("dense_above", [0.0, 1.0])  # score rows handled densely / as sparse rows
+def test_candidate_features_equal_the_full_features_at_those_items(dense_above, monkeypatch):
     from zsrec_ray.config import FeatureConfig
+    from zsrec_ray.features import pairs
+
+    monkeypatch.setattr(pairs, "DENSE_ABOVE", dense_above)
     from zsrec_ray.features.featurizer import featurize
 
     d = planted_interactions(200, 90, 5, 14, seed=4)
@@ -104,13 +108,16 @@ def test_candidate_features_equal_the_full_features_at_those_items():
     assert (np.sort(everything, axis=1) == np.arange(90)).all()
 
 
+@pytest.mark.parametrize("dense_above", [0.0, 1.0])
 @pytest.mark.parametrize("names", [None, ("cosine",), ("itemknn", "popularity")])
-def test_features_at_pairs_equal_the_full_features(names):
+def test_features_at_pairs_equal_the_full_features(names, dense_above, monkeypatch):
     """The training path: pair features of arbitrary (user, item) rows, users repeated and out of
     order, equal the full rows' values at those items."""
     from zsrec_ray.config import FeatureConfig
+    from zsrec_ray.features import pairs
     from zsrec_ray.features.featurizer import featurize
 
+    monkeypatch.setattr(pairs, "DENSE_ABOVE", dense_above)
     d = planted_interactions(150, 70, 5, 14, seed=6)
     fs = featurize(d, FeatureConfig(spectral=SpectralConfig(dim=8), node_clusters=8, edge_clusters=8))
     flags = {} if names is None else {n: n in names for n in ("cosine", "itemknn", "userknn", "popularity")}

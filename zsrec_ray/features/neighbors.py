@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 SPARSE_BELOW = 0.05  # a block whose co-occurrence fill is under this picks its top k from the non-zeros
 
@@ -29,7 +30,6 @@ def cosine_topk(x: sp.spmatrix, k: int, shrink: float = 0.0, max_block_cells: in
     parts = []
     for start in range(0, n, block):
         co = (xt[start:min(start + block, n)] @ x).tocsr()  # row r: co-occurrences of column start + r
-        co.sum_duplicates()
         pick = _top_sparse if co.nnz < SPARSE_BELOW * co.shape[0] * n else _top_dense
         parts.append(pick(co, start, k, norms, inv, shrink))
     nb, j, v = (np.concatenate(p) for p in zip(*parts))
@@ -52,8 +52,11 @@ def _top_dense(co: sp.csr_matrix, start: int, k: int, norms, inv, shrink) -> tup
         sim *= inv[None, :]
         sim *= inv[j, None]
     sim[np.arange(b), j] = 0.0
-    top = np.argpartition(sim, n - k, axis=1)[:, n - k:] if k < n else np.broadcast_to(np.arange(n), (b, n))
-    v = np.take_along_axis(sim, top, axis=1)
+    if k < n:
+        best = torch.topk(torch.from_numpy(sim), k, dim=1, sorted=False)
+        top, v = best.indices.numpy(), best.values.numpy()
+    else:
+        top, v = np.broadcast_to(np.arange(n), (b, n)), sim
     keep = v > 0
     return top[keep], np.broadcast_to(j[:, None], top.shape)[keep], v[keep]
 

@@ -19,6 +19,8 @@ from zsrec_ray.features.neighbors import cosine_topk
 
 #: Up to this many items per user, a dense percentile is found by counting instead of sorting.
 COMPARE_BELOW = 8
+#: Sparse score rows with more than this fraction of cells stored are handled as dense rows.
+DENSE_ABOVE = 0.25
 
 
 def percentile_rank(scores: torch.Tensor, decimals: int = 6) -> torch.Tensor:
@@ -102,23 +104,30 @@ class PairFeaturizer:
         (items (len(users), size) int64, -1 where a user has fewer; features (len(users), size,
         n_features) float32, equal to :meth:`__call__`'s at those items: percentiles are exact,
         from the sorted non-zeros of the sparse scores (the zeros tie at the bottom) and one sorted
-        row of the dense cosine).
+        row of the dense cosine). Every step is a whole-block array operation.
         """
         users = np.asarray(users, dtype=np.int64)
-        size = min(int(size), self.n_items)
+        n, size = self.n_items, min(int(size), self.n_items)
         sparse, cosine = self._raw_rows(users)
         exclude = None if exclude is None else exclude.tocsr()
-        items = np.full((len(users), size), -1, dtype=np.int64)
-        for r in range(len(users)):
-            lists = [_row_top(sparse[n], r) for n in ("itemknn", "userknn") if n in sparse]
-            if cosine is not None:
-                row = cosine[r]
-                top = np.argpartition(-row, min(size, self.n_items - 1))[:size]
-                lists.append(top[np.argsort(-row[top], kind="stable")])
-            lists.append(self.popular_order[:size])
-            skip = exclude.indices[exclude.indptr[r]:exclude.indptr[r + 1]] if exclude is not None else ()
-            chosen = _interleave(lists, size, skip)
-            items[r, :len(chosen)] = chosen
+        skip = None if exclude is None else _row_keys(exclude, n)
+        lists = []
+        for name in ("itemknn", "userknn"):
+            if name not in sparse:
+                continue
+            m = sparse[name]
+            if isinstance(m, np.ndarray):
+                lists.append(_dense_top(m, size, exclude, positive=True))
+            else:
+                rows = np.repeat(np.arange(len(users)), np.diff(m.indptr))
+                pos = m.data > 0
+                lists.append(_ranked(rows[pos], m.indices[pos], m.data[pos], size, n, skip))
+        if cosine is not None:
+            lists.append(_dense_top(cosine, size, exclude, positive=False))
+        popular = self.popular_order[:size]
+        lists.append(_ranked(np.repeat(np.arange(len(users)), len(popular)), np.tile(popular, len(users)),
+                             -np.tile(np.arange(len(popular), dtype=np.float64), len(users)), size, n, skip))
+        items = _union_by_turns(lists, len(users), size, n)
         return items, self._candidate_features(items, sparse, cosine)
 
     def at(self, users: np.ndarray, items: np.ndarray) -> torch.Tensor:
@@ -142,14 +151,15 @@ class PairFeaturizer:
         return out
 
     def _raw_rows(self, users: np.ndarray) -> tuple[dict, np.ndarray | None]:
-        """Raw scores of ``users``: the sparse ones (item-kNN, user-kNN) as CSR rows, the cosine as
-        dense float64 rows (None when off)."""
+        """Raw scores of ``users``: the sparse ones (item-kNN, user-kNN) as CSR rows, or as dense
+        rows where more than :data:`DENSE_ABOVE` of the cells are stored (small catalogues, long
+        histories), and the cosine as dense float64 rows (None when off)."""
         cfg = self.config
         sparse = {}
         if cfg.itemknn:
-            sparse["itemknn"] = (self.x[users] @ self.item_sim).tocsr()
+            sparse["itemknn"] = _dense_if_full((self.x[users] @ self.item_sim).tocsr())
         if cfg.userknn:
-            sparse["userknn"] = (self.user_sim[users] @ self.x).tocsr()
+            sparse["userknn"] = _dense_if_full((self.user_sim[users] @ self.x).tocsr())
         cosine = (self.user_unit[torch.from_numpy(users)] @ self.item_unit.T).double().numpy() if cfg.cosine else None
         return sparse, cosine
 
@@ -157,20 +167,15 @@ class PairFeaturizer:
         valid = np.maximum(items, 0)
         cols: list[np.ndarray] = []
         if cosine is not None:
-            rounded = np.round(cosine, 6)
-            vals = np.take_along_axis(rounded, valid, axis=1)
-            pct = np.zeros(items.shape)
-            for r in range(len(items)):
-                k = int((items[r] >= 0).sum())  # a user's items come first, padding (-1) after
-                if k <= COMPARE_BELOW:  # a few items: counting is cheaper than sorting the row
-                    pct[r, :k] = _mid_rank_by_count(rounded[r], vals[r, :k], self.n_items)
-                else:
-                    pct[r] = _mid_rank(np.sort(rounded[r]), vals[r], self.n_items)
-            cols.append(pct)
+            cols.append(_dense_pct(cosine, items))
         for name in ("itemknn", "userknn"):
-            if name in sparse:
-                pct, rel = _sparse_pct_rel(sparse[name], valid, self.n_items)
-                cols += [pct, rel]
+            if name in sparse and isinstance(sparse[name], np.ndarray):
+                rows = sparse[name]
+                top = rows.max(axis=1, keepdims=True)
+                vals = np.take_along_axis(rows, valid, axis=1)
+                cols += [_dense_pct(rows, items), np.divide(vals, top, out=np.zeros(items.shape), where=top > 0)]
+            elif name in sparse:
+                cols += list(_sparse_pct_rel(sparse[name], valid, self.n_items))
         if self.config.popularity:
             cols.append(self.popularity.numpy()[valid])
         out = torch.from_numpy(np.stack(cols, axis=-1).astype(np.float32))
@@ -203,69 +208,156 @@ class PairFeaturizer:
         return torch.stack([c.float() for c in cols], dim=-1)
 
 
-def _row_top(m, r: int) -> np.ndarray:
-    """Column ids of row ``r``'s positive entries of CSR ``m``, highest value first (ties by id)."""
-    lo, hi = m.indptr[r], m.indptr[r + 1]
-    cols, vals = m.indices[lo:hi], m.data[lo:hi]
-    keep = vals > 0
-    cols, vals = cols[keep], vals[keep]
-    return cols[np.lexsort((cols, -vals))]
+def _row_keys(m, n: int) -> np.ndarray:
+    """Sorted ``row * n + column`` keys of the stored entries of CSR ``m``."""
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    return np.sort(rows * n + m.indices)
 
 
-def _interleave(lists: list[np.ndarray], size: int, skip) -> np.ndarray:
-    """Up to ``size`` distinct ids taken from ``lists`` in turn (the first of each, then the second
-    of each, ...), leaving out ``skip``."""
-    depth = max((len(x) for x in lists), default=0)
-    grid = np.full((len(lists), depth), -1, dtype=np.int64)
-    for i, x in enumerate(lists):
-        grid[i, :len(x)] = x
-    order = grid.T.ravel()
-    order = order[order >= 0]
-    if len(skip):
-        order = order[~np.isin(order, skip)]
-    _, first = np.unique(order, return_index=True)
-    return order[np.sort(first)][:size]
+def _dense_if_full(m):
+    """``m`` as a dense array when more than :data:`DENSE_ABOVE` of its cells are stored."""
+    return m.toarray() if m.nnz > DENSE_ABOVE * m.shape[0] * m.shape[1] else m
 
 
-def _mid_rank(sorted_row: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Mid-rank percentile (#smaller + #smaller-or-equal) / (2 n) of ``values`` in a sorted row."""
-    less = np.searchsorted(sorted_row, values, side="left")
-    leq = np.searchsorted(sorted_row, values, side="right")
-    return (less + leq) / (2.0 * n)
+def _dense_top(scores: np.ndarray, size: int, exclude, positive: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's ``size`` highest scores (only the positive ones with ``positive``), leaving out
+    the entries of CSR ``exclude``: (rows, cols, depth) as :func:`_ranked` gives."""
+    masked = torch.from_numpy(scores).clone()
+    if positive:
+        masked[masked <= 0] = -torch.inf
+    if exclude is not None:
+        masked[torch.from_numpy(np.repeat(np.arange(scores.shape[0]), np.diff(exclude.indptr))),
+               torch.from_numpy(exclude.indices.astype(np.int64))] = -torch.inf
+    top = torch.topk(masked, size, dim=1)
+    ok = torch.isfinite(top.values).numpy()
+    rows, depth = np.nonzero(ok)
+    return rows.astype(np.int64), top.indices.numpy()[ok], depth.astype(np.int64)
 
 
-def _mid_rank_by_count(row: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """:func:`_mid_rank` of ``values`` in an unsorted ``row``, by counting (len(values) x n work)."""
-    less = (row[None, :] < values[:, None]).sum(axis=1)
-    leq = (row[None, :] <= values[:, None]).sum(axis=1)
-    return (less + leq) / (2.0 * n)
+def _ranked(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, size: int, n: int,
+            skip: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's entries by value, highest first (ties by id), leaving out the ``skip`` keys
+    (``row * n + col``, sorted): the first ``size`` of each row as (rows, cols, depth)."""
+    rows, cols = rows.astype(np.int64), cols.astype(np.int64)
+    if skip is not None and len(skip):
+        keep = ~_contains(skip, rows * n + cols)
+        rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    order = np.lexsort((cols, -vals, rows))
+    rows, cols = rows[order], cols[order]
+    depth = _rank_in_run(rows)
+    keep = depth < size
+    return rows[keep], cols[keep], depth[keep]
+
+
+def _union_by_turns(lists: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_rows: int, size: int,
+                    n: int) -> np.ndarray:
+    """Per row, up to ``size`` distinct ids taken from the ranked ``lists`` in turn (the first of
+    each, then the second of each, ...): (n_rows, size) int64, -1 where a row has fewer."""
+    rows = np.concatenate([r for r, _, _ in lists])
+    turns = len(lists) * (size + 1)
+    turn = np.concatenate([d * len(lists) + i for i, (_, _, d) in enumerate(lists)])
+    key = (rows * n + np.concatenate([c for _, c, _ in lists])) * turns + turn
+    key = np.sort(key)  # by (row, item), then turn: an item's first entry is its earliest turn
+    cell = key // turns
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = cell[1:] != cell[:-1]
+    cell, turn = cell[first], key[first] % turns
+    rows = cell // n
+    order = np.argsort(rows * turns + turn)
+    rows, cols = rows[order], (cell % n)[order]
+    rank = _rank_in_run(rows)
+    keep = rank < size
+    out = np.full((n_rows, size), -1, dtype=np.int64)
+    out[rows[keep], rank[keep]] = cols[keep]
+    return out
+
+
+def _rank_in_run(keys: np.ndarray) -> np.ndarray:
+    """Position of each element within its run of equal values of sorted ``keys``."""
+    pos = np.arange(len(keys))
+    if not len(keys):
+        return pos
+    start = np.ones(len(keys), dtype=bool)
+    start[1:] = keys[1:] != keys[:-1]
+    return pos - np.maximum.accumulate(np.where(start, pos, 0))
+
+
+def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Whether each of ``keys`` is in ``sorted_keys``."""
+    if not len(sorted_keys):
+        return np.zeros(keys.shape, dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[at] == keys
+
+
+def _dense_pct(scores: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Mid-rank percentile, as :func:`percentile_rank` gives over each full row of ``scores``
+    (rows x n), at ``items`` (rows x candidates, -1 padding last). Scores compare as integer
+    millionths (what rounding to 6 decimals keeps). Rows with up to :data:`COMPARE_BELOW` items
+    are counted (candidates x n work), the others sorted once."""
+    n = scores.shape[1]
+    keys = np.rint(scores * 1e6).astype(np.int64)
+    vals = np.take_along_axis(keys, np.maximum(items, 0), axis=1)
+    count = (items >= 0).sum(axis=1)
+    pct = np.zeros(items.shape)
+    few = np.flatnonzero(count <= COMPARE_BELOW)
+    if len(few):
+        c = max(int(count[few].max()), 1)
+        step = max(1, (1 << 24) // (c * n))
+        for s in range(0, len(few), step):
+            r = few[s:s + step]
+            row, v = keys[r][:, None, :], vals[r, :c][:, :, None]
+            pct[r, :c] = ((row < v).sum(axis=2) + (row <= v).sum(axis=2)) / (2.0 * n)
+    many = np.flatnonzero(count > COMPARE_BELOW)
+    if len(many):
+        srt = torch.sort(torch.from_numpy(keys[many] if len(many) < len(keys) else keys), dim=1).values
+        v = torch.from_numpy(np.ascontiguousarray(vals[many]))
+        less = torch.searchsorted(srt, v, side="left")
+        leq = torch.searchsorted(srt, v, side="right")
+        pct[many] = (less + leq).numpy() / (2.0 * n)
+    return pct
 
 
 def _sparse_pct_rel(m, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Percentile and relative-to-max of CSR rows ``m`` at ``items`` (rows x candidates), as
     :func:`percentile_rank` / :func:`relative_to_max` give over all ``n`` columns: from the
-    row's non-zeros only, the zeros tying at the bottom."""
-    pct = np.empty(items.shape)
-    rel = np.zeros(items.shape)
-    for r in range(items.shape[0]):
-        lo, hi = m.indptr[r], m.indptr[r + 1]
-        cols, data = m.indices[lo:hi], m.data[lo:hi]
-        order = np.argsort(cols)
-        cols, data = cols[order], data[order]
-        at = np.searchsorted(cols, items[r])
-        hit = (at < len(cols)) & (cols[np.minimum(at, len(cols) - 1)] == items[r]) if len(cols) else \
-            np.zeros(len(items[r]), dtype=bool)
-        vals = np.where(hit, data[np.minimum(at, max(len(cols) - 1, 0))] if len(cols) else 0.0, 0.0)
-        rounded = np.round(data, 6)
-        nz = np.sort(rounded[rounded != 0])
-        zeros = n - len(nz)
-        v = np.round(vals, 6)
-        less = np.searchsorted(nz, v, side="left") + zeros * (v > 0)
-        leq = np.searchsorted(nz, v, side="right") + zeros * (v >= 0)
-        pct[r] = (less + leq) / (2.0 * n)
-        top = max(float(data.max()) if len(data) else 0.0, 0.0)
-        if top > 0:
-            rel[r] = vals / top
+    rows' non-zeros only, the zeros tying at the bottom."""
+    m = m.tocsr()
+    m.sort_indices()
+    b = m.shape[0]
+    rows = np.repeat(np.arange(b, dtype=np.int64), np.diff(m.indptr))
+    data = m.data
+    rounded = np.round(data, 6)
+    # the value of every (row, candidate): a search among the sorted row * n + column keys
+    key = rows * n + m.indices
+    want = np.arange(b, dtype=np.int64)[:, None] * n + items
+    at = np.minimum(np.searchsorted(key, want), max(len(key) - 1, 0))
+    hit = key[at] == want if len(key) else np.zeros(items.shape, dtype=bool)
+    vals = np.where(hit, data[at] if len(key) else 0.0, 0.0)
+    # each stored non-zero's #smaller and #smaller-or-equal among its row's non-zeros
+    nz = np.flatnonzero(rounded != 0)
+    order = nz[np.lexsort((rounded[nz], rows[nz]))]
+    r_s, v_s = rows[order], rounded[order]
+    pos = np.arange(len(order))
+    row_start = np.searchsorted(r_s, r_s, side="left")
+    start = np.ones(len(order), dtype=bool)
+    start[1:] = (r_s[1:] != r_s[:-1]) | (v_s[1:] != v_s[:-1])
+    group = np.cumsum(start) - 1
+    group_end = np.append(np.flatnonzero(start)[1:], len(order))
+    less_e = np.zeros(len(data), dtype=np.int64)
+    leq_e = np.zeros(len(data), dtype=np.int64)
+    less_e[order] = np.maximum.accumulate(np.where(start, pos, 0)) - row_start
+    leq_e[order] = group_end[group] - row_start
+    zeros = (n - np.bincount(rows[nz], minlength=b))[:, None]
+    negative = np.bincount(rows[rounded < 0], minlength=b)[:, None]
+    v = np.round(vals, 6)
+    stored = hit & (v != 0)
+    less = np.where(stored, less_e[at] + zeros * (v > 0), negative)
+    leq = np.where(stored, leq_e[at] + zeros * (v > 0), negative + zeros)
+    pct = (less + leq) / (2.0 * n)
+    top = np.zeros(b)
+    np.maximum.at(top, rows, data)
+    rel = np.divide(vals, top[:, None], out=np.zeros(items.shape), where=top[:, None] > 0)
     return pct, rel
 
 

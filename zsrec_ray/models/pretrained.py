@@ -18,7 +18,7 @@ from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.features.featureset import FeatureSet
 from zsrec_ray.features.featurizer import featurize
 from zsrec_ray.features.pairs import PairFeaturizer
-from zsrec_ray.models.base import Recommender
+from zsrec_ray.models.base import RECOMMEND_CELLS, Recommender
 from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.models.zeroshot_net import ZeroShotNet
 from zsrec_ray.ranking.topk import masked_topk
@@ -123,7 +123,8 @@ class PretrainedRecommender(Recommender):
         size = max(int(self.candidates), k)
         idx = np.empty((len(users), k), dtype=np.int64)
         val = np.empty((len(users), k), dtype=np.float32)
-        step = max(1, SCORE_CELLS // size)
+        # a block holds dense (users x items) rows of a few raw scores and (users x size) candidates
+        step = max(1, min(SCORE_CELLS // size, RECOMMEND_CELLS // max(self.n_items, 1)))
         for s in range(0, len(users), step):
             block = exclude[s:s + step] if exclude is not None else None
             idx[s:s + step], val[s:s + step] = self._two_stage(users[s:s + step], k, size, block)
