@@ -200,7 +200,7 @@ def _status(meta: dict) -> dict:
                         status_url=f"/v1/domains/{meta['name']}").model_dump()
 
 
-@serve.deployment
+@serve.deployment(max_ongoing_requests=64)  # >= batch_max_size, or @serve.batch never fills a batch
 @serve.ingress(api)
 class ZsrecAPI:
     def __init__(self, settings: dict):
