@@ -5,7 +5,7 @@ the checkpoint, once scoring every item and once per candidate count (the pair s
 candidates only); beside it, ItemKNN fit + rank on the same split. Prints and appends a table
 of test NDCG@20 and wall seconds to docs/BENCHMARKS.md.
 
-    python bench/two_stage.py --checkpoint runs/checkpoints/zsrec.pt --targets douban-movie,ml-1m \\
+    python bench/two_stage.py --checkpoint 'runs/loo/ck_{target}.pt' --targets douban-movie,ml-1m \\
         --candidates 200,500,1000 [--users 3000]
 """
 
@@ -41,18 +41,20 @@ def test_ndcg20(model, split, users):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--checkpoint", default="runs/checkpoints/zsrec.pt")
+    ap.add_argument("--checkpoint", default="zsrec-base",
+                    help="a checkpoint (file or shipped name); {target} in it is replaced by each target's name, "
+                         "e.g. runs/loo/ck_{target}.pt for leave-one-out checkpoints")
     ap.add_argument("--targets", default="douban-movie,ml-1m")
     ap.add_argument("--candidates", default="200,500,1000")
     ap.add_argument("--users", type=int, help="rank a seeded sample of this many test users (default: all)")
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
-    ck = Checkpoint.load(args.checkpoint)
     cfg = ZeroShotConfig()
     featurize_fn = caching_featurizer(cfg.resolved_cache_dir() / "features")
     counts = [int(c) for c in args.candidates.split(",")]
     rows = []
     for target in args.targets.split(","):
+        ck = Checkpoint.load(args.checkpoint.format(target=target))
         split = domain_split(cfg, target)
         data = split.known()
         users = None

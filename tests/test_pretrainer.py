@@ -69,3 +69,17 @@ def test_leave_one_source_out_never_reads_the_target():
     for r in rows:
         assert 0 < r["zeroshot_ndcg@20"] <= 1 and 0 < r["blend_ndcg@20"] <= 1
         assert np.isclose(r["zeroshot_ndcg@20"], np.mean([r["zeroshot_ndcg@20/a"], r["zeroshot_ndcg@20/b"]]))
+
+
+def test_prepare_sources_reports_every_domain_and_stage():
+    """Source preparation says which domain and stage it is on, before each starts."""
+    from zsrec_ray.training.pretrain import prepare_sources
+
+    seen = []
+    train_splits, _ = splits()
+    sources = prepare_sources(train_splits, FEAT, PAIRS, 0.8, on_stage=lambda what, done, total: seen.append((what, done, total)))
+    names = [s.name for s in sources]
+    assert [w for w, _, _ in seen] == [f"{n}: {stage}" for n in names
+                                       for stage in ("features, training split", "features, 80% feature graph")]
+    assert [d for _, d, _ in seen] == list(range(2 * len(names))) and {t for _, _, t in seen} == {2 * len(names)}
+    assert len(prepare_sources(train_splits, FEAT, PAIRS, 1.0, progress=True)) == len(names)

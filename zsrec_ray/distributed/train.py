@@ -25,7 +25,7 @@ from zsrec_ray.data.splits import subsample_train
 from zsrec_ray.features.store import FeatureStore
 from zsrec_ray.files import absolute_uri, sha256_file
 from zsrec_ray.models.checkpoint import Checkpoint, checkpoint_path
-from zsrec_ray.training.pretrain import Pretrainer, prepare_source
+from zsrec_ray.training.pretrain import Pretrainer, prepare_sources
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,14 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     splits = [domain_split(cfg, domain_from_json(s)) for s in loop_config["sources"]]
     if ft:  # fine-tuning on a target: its few-shot share, as the driver evaluates it
         splits = [subsample_train(s, ft["train_frac"], ft["seed"]) for s in splits]
-    sources = [prepare_source(s, features, pairs, budget.graph_frac, budget.seed, store.featurizer()) for s in splits]
+    queue = loop_config.get("reports")
+
+    def stage(what: str, done: int, total: int) -> None:
+        if queue is not None and rank == 0:
+            queue.put_nowait({"prepare": what, "done": done, "total": total})
+
+    sources = prepare_sources(splits, features, pairs, budget.graph_frac, budget.seed, store.featurizer(),
+                              on_stage=stage)
     trainer = Pretrainer(sources, features, pair_cfg, budget, rank=rank, world=world,
                          wrap=ray.train.torch.prepare_model if world > 1 else None, allreduce=_allreduce,
                          init=init.net if init else None)
@@ -106,14 +113,15 @@ class _QueueReports:
 
 
 class _ProgressBar:
-    """A tqdm bar in the driver fed by :class:`_QueueReports`: epoch, loss, validation NDCG@20."""
+    """A tqdm bar in the driver fed by :class:`_QueueReports` (epoch, loss, validation NDCG@20) and
+    by the rank-0 worker while it prepares its sources (domain and stage)."""
 
     def __init__(self, queue, epochs: int, desc: str):
         import threading
 
         from tqdm.auto import tqdm
 
-        self.queue, self.done = queue, threading.Event()
+        self.queue, self.done, self.desc = queue, threading.Event(), desc
         self.bar = tqdm(total=epochs, desc=desc, leave=False)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -128,6 +136,10 @@ class _ProgressBar:
                 continue
             except Exception:  # the queue actor is gone: the run ended
                 return
+            if "prepare" in m:  # a worker preparing its sources, before the first epoch
+                self.bar.set_description_str(f"{self.desc}: preparing {m['prepare']} ({m['done'] + 1}/{m['total']})")
+                continue
+            self.bar.set_description_str(self.desc)
             self.bar.n = int(m.get("epoch", self.bar.n))
             self.bar.set_postfix(loss=round(m.get("loss", float("nan")), 4),
                                  valid=round(m.get("valid_ndcg@20", float("nan")), 4),
@@ -169,7 +181,7 @@ def pretrain_distributed(cfg: ZeroShotConfig, sources: list[Domain], store_uri: 
         train_loop_config={"config": cfg.model_dump_json(), "store": store_uri,
                            "sources": [s if isinstance(s, str) else s.model_dump() for s in sources],
                            "cpus_per_worker": cpus_per_worker, "finetune": finetune,
-                           "verbose": _train_log_level() == "INFO"},
+                           "verbose": _train_log_level() == "INFO", "reports": reports},
         scaling_config=ray.train.ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                                resources_per_worker={"CPU": cpus_per_worker}),
         run_config=ray.train.RunConfig(name=name, storage_path=absolute_uri(storage_path),

@@ -16,19 +16,21 @@ from zsrec_ray.experiments.interpolation import interpolated
 from zsrec_ray.models.itemknn import ItemKNN
 from zsrec_ray.models.pretrained import Featurizer
 from zsrec_ray.ranking.evaluator import rank_metrics
-from zsrec_ray.training.pretrain import (Pretrainer, SourceDomain, prepare_source, source_ndcg20, source_ranker,
+from zsrec_ray.training.pretrain import (Pretrainer, SourceDomain, prepare_sources, source_ndcg20, source_ranker,
                                          validation_users)
 
 
 class LeaveOneSourceOut:
     """``step()`` trains every fold one epoch and returns the held-out sources' mean validation NDCG@20."""
 
-    def __init__(self, cfg: ZeroShotConfig, splits: dict, featurize_fn: Featurizer, alpha: float = 1.0):
+    def __init__(self, cfg: ZeroShotConfig, splits: dict, featurize_fn: Featurizer, alpha: float = 1.0,
+                 progress: bool = False):
         if len(splits) < 2:
             raise ValueError("leave-one-source-out needs at least two source domains")
         pairs = cfg.pairs if cfg.pretrain.model == "pair" else None
-        self.sources = {name: prepare_source(split, cfg.features, pairs, cfg.pretrain.graph_frac, cfg.pretrain.seed,
-                                             featurize_fn) for name, split in splits.items()}
+        prepared = prepare_sources(list(splits.values()), cfg.features, pairs, cfg.pretrain.graph_frac,
+                                   cfg.pretrain.seed, featurize_fn, progress=progress)
+        self.sources = dict(zip(splits, prepared))
         self.folds = {h: Pretrainer([s for n, s in self.sources.items() if n != h], cfg.features, cfg.pairs,
                                     cfg.pretrain) for h in self.sources}
         self.users = {h: validation_users(s, cfg.pretrain.valid_users, cfg.pretrain.seed)

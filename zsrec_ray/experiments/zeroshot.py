@@ -25,7 +25,7 @@ from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.models.pretrained import Featurizer, PretrainedRecommender
 from zsrec_ray.ranking.evaluator import evaluate
 from zsrec_ray.training import BASELINES, build_model
-from zsrec_ray.training.pretrain import prepare_source, pretrain
+from zsrec_ray.training.pretrain import prepare_sources, pretrain
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,8 @@ def pretrain_on(cfg: ZeroShotConfig, sources: list[Domain], progress: bool = Fal
     t0 = time.perf_counter()
     splits = {**load_domains(cfg, [s for s in sources if domain_label(s) not in (splits or {})]), **(splits or {})}
     pairs = cfg.pairs if cfg.pretrain.model == "pair" else None
-    prepared = [prepare_source(splits[domain_label(s)], cfg.features, pairs, cfg.pretrain.graph_frac,
-                               cfg.pretrain.seed, featurize_fn) for s in sources]
+    prepared = prepare_sources([splits[domain_label(s)] for s in sources], cfg.features, pairs,
+                               cfg.pretrain.graph_frac, cfg.pretrain.seed, featurize_fn, progress=progress)
     prep_s = time.perf_counter() - t0
     ck, report = pretrain(prepared, cfg.features, cfg.pairs, cfg.pretrain, progress=progress)
     info = {k: v for k, v in report.to_dict().items() if k != "history"}

@@ -51,15 +51,45 @@ class SourceDomain:
 
 
 def prepare_source(split: Split, features: FeatureConfig, pairs: PairConfig | None, graph_frac: float,
-                   seed: int = 0, featurize_fn: Featurizer = featurize) -> SourceDomain:
-    """Feature graph / held-out positives of ``split.train``, and features for training and validation."""
+                   seed: int = 0, featurize_fn: Featurizer = featurize,
+                   on_stage: Callable[[str], None] | None = None) -> SourceDomain:
+    """Feature graph / held-out positives of ``split.train``, and features for training and
+    validation; ``on_stage`` is called with the name of each stage as it starts."""
     train = split.train
+    say = on_stage or (lambda stage: None)
+    say("features, training split")
     full = DomainFeatures.build(train, features, pairs, featurize_fn)
     if graph_frac >= 1.0:
         return SourceDomain(train.name, split, full, full, train.user, train.item)
+    say(f"features, {graph_frac:.0%} feature graph")
     graph_edges, heldout = feature_graph(train, graph_frac, seed)
     graph = DomainFeatures.build(graph_edges, features, pairs, featurize_fn)
     return SourceDomain(train.name, split, graph, full, heldout.user, heldout.item)
+
+
+def prepare_sources(splits: list[Split], features: FeatureConfig, pairs: PairConfig | None, graph_frac: float,
+                    seed: int = 0, featurize_fn: Featurizer = featurize, progress: bool = False,
+                    on_stage: Callable[[str, int, int], None] | None = None) -> list[SourceDomain]:
+    """:func:`prepare_source` for each split, with a progress bar per domain and stage
+    (``progress``) and/or ``on_stage(what, done, total)`` called as each stage starts."""
+    total = (1 if graph_frac >= 1.0 else 2) * len(splits)
+    bar = tqdm(total=total, desc="prepare sources", disable=not progress, leave=False)
+    started = 0
+
+    def stage(name: str, what: str) -> None:
+        nonlocal started
+        if started:
+            bar.update(1)  # the previous stage is done
+        bar.set_description_str(f"prepare {name}: {what}")
+        if on_stage is not None:
+            on_stage(f"{name}: {what}", started, total)
+        started += 1
+
+    out = [prepare_source(split, features, pairs, graph_frac, seed, featurize_fn,
+                          lambda what, name=split.name: stage(name, what)) for split in splits]
+    bar.update(1)
+    bar.close()
+    return out
 
 
 def epoch_users(src: SourceDomain, max_users: int, rng: np.random.Generator) -> np.ndarray:
