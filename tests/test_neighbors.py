@@ -39,3 +39,27 @@ def test_empty_and_isolated_columns():
     x = sp.csr_matrix(np.array([[1, 0, 0], [1, 0, 0]], dtype=np.float32))
     assert cosine_topk(x, 5).nnz == 0  # one non-empty column: no neighbour with positive similarity
     assert cosine_topk(sp.csr_matrix((4, 0)), 5).shape == (0, 0)
+
+
+def test_cap_rows_bounds_cooccurring_pairs_and_keeps_light_rows():
+    from zsrec_ray.features.neighbors import cap_rows
+
+    x = sp.random(40, 300, density=0.05, random_state=4, format="csr")
+    x = sp.vstack([x, sp.csr_matrix(np.ones((2, 300)))]).tocsr()  # two heavy rows
+    pairs = float((np.diff(x.indptr).astype(float) ** 2).sum())
+    assert cap_rows(x, int(pairs)) is x
+    capped = cap_rows(x, 60_000, seed=1)
+    nnz = np.diff(capped.indptr)
+    assert (nnz.astype(float) ** 2).sum() <= 60_000 and nnz[-1] < 300
+    light = np.diff(x.indptr) <= nnz.max()
+    assert (capped[np.flatnonzero(light)] != x[np.flatnonzero(light)]).nnz == 0  # light rows untouched
+    assert (capped.multiply(x != 0) != capped).nnz == 0  # a subset of x's entries, values kept
+    assert (cap_rows(x, 60_000, seed=1) != capped).nnz == 0
+
+
+def test_cosine_topk_with_a_pair_budget_it_fits_is_exact():
+    x = sp.random(60, 80, density=0.1, random_state=5, format="csr")
+    x.data[:] = 1.0
+    want = cosine_topk(x, 5)
+    got = cosine_topk(x, 5, max_pairs=10**9)
+    assert (want != got).nnz == 0

@@ -201,6 +201,10 @@ class PairConfig(_Strict):
     popularity: bool = Field(True, description="item popularity percentile within the domain")
     item_neighbors: int = Field(100, ge=1, description="neighbours kept per item")
     user_neighbors: int = Field(50, ge=1, description="neighbours kept per user")
+    max_cooccurrence: int = Field(1_000_000_000, ge=1,
+                                  description="neighbour lists count at most this many co-occurring pairs: heavier "
+                                              "users/items are subsampled (seeded) first; every bundled dataset "
+                                              "is under it (exact)")
 
     def names(self) -> list[str]:
         """The pair feature columns this config produces, in order."""

@@ -9,8 +9,13 @@ import torch
 SPARSE_BELOW = 0.05  # a block whose co-occurrence fill is under this picks its top k from the non-zeros
 
 
-def cosine_topk(x: sp.spmatrix, k: int, shrink: float = 0.0, max_block_cells: int = 50_000_000) -> sp.csr_matrix:
+def cosine_topk(x: sp.spmatrix, k: int, shrink: float = 0.0, max_block_cells: int = 50_000_000,
+                max_pairs: int | None = None, seed: int = 0) -> sp.csr_matrix:
     """Columns x columns sparse matrix holding, in column ``j``, the ``k`` columns most cosine-similar to ``j``.
+
+    With ``max_pairs``, rows whose co-occurring pairs would sum past it are subsampled first
+    (:func:`cap_rows`), so cost stays bounded on catalogues with very heavy rows; below it the
+    result is exact.
 
     Processed in blocks of ``max_block_cells // n`` columns, so memory stays O(n * block), never
     n^2. A block's co-occurrences are ranked densely (one row-major partition) when they fill at
@@ -18,6 +23,8 @@ def cosine_topk(x: sp.spmatrix, k: int, shrink: float = 0.0, max_block_cells: in
     domains cost what their co-occurring pairs cost. Self-similarity is excluded; only positive
     similarities are kept.
     """
+    if max_pairs is not None:
+        x = cap_rows(sp.csr_matrix(x), max_pairs, seed)
     x = sp.csc_matrix(x, dtype=np.float32)
     n = x.shape[1]
     if n == 0:
@@ -72,3 +79,25 @@ def _top_sparse(co: sp.csr_matrix, start: int, k: int, norms, inv, shrink) -> tu
     first = np.searchsorted(j, np.arange(start, start + co.shape[0]))
     keep = np.arange(len(j)) - first[j - start] < k
     return nb[keep], j[keep], v[keep]
+
+
+def cap_rows(x: sp.csr_matrix, max_pairs: int, seed: int = 0) -> sp.csr_matrix:
+    """``x`` with each row cut to a seeded random subset of at most ``c`` stored entries, ``c`` the
+    largest with sum over rows of min(nnz, c)^2 <= ``max_pairs`` (``x`` itself when it fits)."""
+    nnz = np.diff(x.indptr).astype(np.int64)
+    if float((nnz.astype(np.float64) ** 2).sum()) <= max_pairs:
+        return x
+    lo, hi = 1, int(nnz.max())
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if float((np.minimum(nnz, mid).astype(np.float64) ** 2).sum()) <= max_pairs:
+            lo = mid
+        else:
+            hi = mid - 1
+    rows = np.repeat(np.arange(x.shape[0]), nnz)
+    order = np.lexsort((np.random.default_rng(seed).random(x.nnz), rows))  # rows kept, random within a row
+    rank = np.arange(x.nnz) - np.repeat(x.indptr[:-1], nnz)
+    keep = np.zeros(x.nnz, dtype=bool)
+    keep[order[rank < lo]] = True
+    indptr = np.concatenate([[0], np.cumsum(np.minimum(nnz, lo))])
+    return sp.csr_matrix((x.data[keep], x.indices[keep], indptr), shape=x.shape)

@@ -69,10 +69,11 @@ class PairFeaturizer:
             self.item_unit = torch.from_numpy(_unit_rows(item_emb))
         if config.itemknn:
             # items x items, column = target item
-            self.item_sim = cosine_topk(self.x, config.item_neighbors).astype(np.float64)
+            self.item_sim = cosine_topk(self.x, config.item_neighbors, max_pairs=config.max_cooccurrence).astype(np.float64)
         if config.userknn:
             # row u: u's nearest users (cosine over their items)
-            self.user_sim = cosine_topk(self.x.T, config.user_neighbors).T.tocsr().astype(np.float64)
+            self.user_sim = cosine_topk(self.x.T, config.user_neighbors,
+                                        max_pairs=config.max_cooccurrence).T.tocsr().astype(np.float64)
         if config.popularity:
             deg = torch.from_numpy(np.asarray(self.x.sum(axis=0)).ravel())
             self.popularity = percentile_rank(deg[None, :])[0]
