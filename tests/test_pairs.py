@@ -129,3 +129,28 @@ def test_features_at_pairs_equal_the_full_features(names, dense_above, monkeypat
     full = pf(np.arange(150))
     assert torch.equal(got, full[torch.from_numpy(users), torch.from_numpy(items)])
     assert pf.at(np.array([], dtype=np.int64), np.array([], dtype=np.int64)).shape == (0, pf.n_features)
+
+
+def test_sampled_cosine_percentile_on_a_large_catalogue_is_close_and_the_rest_exact():
+    """Over pairs.percentile_sample items, the cosine percentile is estimated against a sample
+    (close to the exact one); the candidates and every other feature stay exact."""
+    from zsrec_ray.config import FeatureConfig
+    from zsrec_ray.features.featurizer import featurize
+
+    d = planted_interactions(300, 3000, 6, 40, seed=2)
+    fs = featurize(d, FeatureConfig(spectral=SpectralConfig(dim=8), node_clusters=8, edge_clusters=8))
+    exact = PairFeaturizer(d, PairConfig(item_neighbors=20, user_neighbors=10), fs.user_emb, fs.item_emb)
+    sampled = PairFeaturizer(d, PairConfig(item_neighbors=20, user_neighbors=10, percentile_sample=1000),
+                             fs.user_emb, fs.item_emb)
+    assert exact.sample is None and len(sampled.sample) == 1000
+    users = np.arange(50)
+    seen = d.to_csr()[users]
+    items_e, feats_e = exact.candidates(users, 100, seen)
+    items_s, feats_s = sampled.candidates(users, 100, seen)
+    assert np.array_equal(np.sort(items_e, axis=1), np.sort(items_s, axis=1))
+    order_e, order_s = np.argsort(items_e, axis=1), np.argsort(items_s, axis=1)
+    fe = torch.gather(feats_e, 1, torch.from_numpy(order_e)[:, :, None].expand(-1, -1, feats_e.shape[2]))
+    fsm = torch.gather(feats_s, 1, torch.from_numpy(order_s)[:, :, None].expand(-1, -1, feats_s.shape[2]))
+    assert torch.equal(fe[:, :, 1:], fsm[:, :, 1:])  # every feature but cosine_pct
+    err = (fe[:, :, 0] - fsm[:, :, 0]).abs()
+    assert float(err.max()) < 0.06 and float(err.mean()) < 0.02

@@ -205,6 +205,10 @@ class PairConfig(_Strict):
                                   description="neighbour lists count at most this many co-occurring pairs: heavier "
                                               "users/items are subsampled (seeded) first; every bundled dataset "
                                               "is under it (exact)")
+    percentile_sample: int = Field(50_000, ge=1000,
+                                   description="over catalogues larger than this, the cosine percentile is estimated "
+                                               "against this many items drawn once (seeded) instead of every item "
+                                               "(standard error at most 0.5/sqrt(this)); exact below")
 
     def names(self) -> list[str]:
         """The pair feature columns this config produces, in order."""

@@ -77,6 +77,10 @@ class PairFeaturizer:
         if config.popularity:
             deg = torch.from_numpy(np.asarray(self.x.sum(axis=0)).ravel())
             self.popularity = percentile_rank(deg[None, :])[0]
+        self.sample = None  # items the cosine percentile is estimated against (None: every item)
+        if config.cosine and self.n_items > config.percentile_sample:
+            pick = np.random.default_rng(0).choice(self.n_items, config.percentile_sample, replace=False)
+            self.sample = torch.from_numpy(np.sort(pick))
 
     @property
     def n_features(self) -> int:
@@ -123,7 +127,9 @@ class PairFeaturizer:
                 rows = np.repeat(np.arange(len(users)), np.diff(m.indptr))
                 pos = m.data > 0
                 lists.append(_ranked(rows[pos], m.indices[pos], m.data[pos], size, n, skip))
-        if cosine is not None:
+        if isinstance(cosine, _SampledCosine):
+            lists.append(cosine.top(size, exclude))
+        elif cosine is not None:
             lists.append(_dense_top(cosine, size, exclude, positive=False))
         popular = self.popular_order[:size]
         lists.append(_ranked(np.repeat(np.arange(len(users)), len(popular)), np.tile(popular, len(users)),
@@ -154,20 +160,26 @@ class PairFeaturizer:
     def _raw_rows(self, users: np.ndarray) -> tuple[dict, np.ndarray | None]:
         """Raw scores of ``users``: the sparse ones (item-kNN, user-kNN) as CSR rows, or as dense
         rows where more than :data:`DENSE_ABOVE` of the cells are stored (small catalogues, long
-        histories), and the cosine as dense float64 rows (None when off)."""
+        histories), and the cosine as dense float64 rows, or a :class:`_SampledCosine` over catalogues
+        larger than ``pairs.percentile_sample`` (None when off)."""
         cfg = self.config
         sparse = {}
         if cfg.itemknn:
             sparse["itemknn"] = _dense_if_full((self.x[users] @ self.item_sim).tocsr())
         if cfg.userknn:
             sparse["userknn"] = _dense_if_full((self.user_sim[users] @ self.x).tocsr())
-        cosine = (self.user_unit[torch.from_numpy(users)] @ self.item_unit.T).double().numpy() if cfg.cosine else None
-        return sparse, cosine
+        if not cfg.cosine:
+            return sparse, None
+        if self.sample is not None:
+            return sparse, _SampledCosine(self.user_unit[torch.from_numpy(users)], self.item_unit, self.sample)
+        return sparse, (self.user_unit[torch.from_numpy(users)] @ self.item_unit.T).double().numpy()
 
-    def _candidate_features(self, items: np.ndarray, sparse: dict, cosine: np.ndarray | None) -> torch.Tensor:
+    def _candidate_features(self, items: np.ndarray, sparse: dict, cosine) -> torch.Tensor:
         valid = np.maximum(items, 0)
         cols: list[np.ndarray] = []
-        if cosine is not None:
+        if isinstance(cosine, _SampledCosine):
+            cols.append(cosine.pct(items))
+        elif cosine is not None:
             cols.append(_dense_pct(cosine, items))
         for name in ("itemknn", "userknn"):
             if name in sparse and isinstance(sparse[name], np.ndarray):
@@ -213,6 +225,34 @@ def _row_keys(m, n: int) -> np.ndarray:
     """Sorted ``row * n + column`` keys of the stored entries of CSR ``m``."""
     rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
     return np.sort(rows * n + m.indices)
+
+
+class _SampledCosine:
+    """The cosine of a block of users against a large catalogue, never held as float64 rows: the
+    top items by one float32 product per block, and percentiles estimated against a fixed sample
+    of items (the share of the sample scoring below, ties counted half)."""
+
+    def __init__(self, users_unit: torch.Tensor, item_unit: torch.Tensor, sample: torch.Tensor):
+        self.u, self.items, self.sample = users_unit, item_unit, sample
+
+    def top(self, size: int, exclude) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        scores = self.u @ self.items.T
+        if exclude is not None:
+            scores[torch.from_numpy(np.repeat(np.arange(len(self.u)), np.diff(exclude.indptr))),
+                   torch.from_numpy(exclude.indices.astype(np.int64))] = -torch.inf
+        top = torch.topk(scores, size, dim=1)
+        ok = torch.isfinite(top.values).numpy()
+        rows, depth = np.nonzero(ok)
+        return rows.astype(np.int64), top.indices.numpy()[ok], depth.astype(np.int64)
+
+    def pct(self, items: np.ndarray) -> np.ndarray:
+        vals = (self.u[:, None, :] * self.items[torch.from_numpy(np.maximum(items, 0))]).sum(-1).double()
+        ref = (self.u @ self.items[self.sample].T).double()
+        srt = torch.sort(torch.round(ref * 1e6).long(), dim=1).values
+        keys = torch.round(vals * 1e6).long()
+        less = torch.searchsorted(srt, keys, side="left")
+        leq = torch.searchsorted(srt, keys, side="right")
+        return (less + leq).numpy() / (2.0 * len(self.sample))
 
 
 def _dense_if_full(m):

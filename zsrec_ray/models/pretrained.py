@@ -27,6 +27,8 @@ Featurizer = Callable[[Interactions, FeatureConfig], FeatureSet]
 
 #: Cells (users x items) scored per chunk, bounding memory of the pair scorer's hidden layer.
 SCORE_CELLS = 2_000_000
+#: Fewest users ranked together by two-stage ranking.
+MIN_BLOCK_USERS = 32
 
 
 @dataclass
@@ -123,8 +125,9 @@ class PretrainedRecommender(Recommender):
         size = max(int(self.candidates), k)
         idx = np.empty((len(users), k), dtype=np.int64)
         val = np.empty((len(users), k), dtype=np.float32)
-        # a block holds dense (users x items) rows of a few raw scores and (users x size) candidates
-        step = max(1, min(SCORE_CELLS // size, RECOMMEND_CELLS // max(self.n_items, 1)))
+        # a block holds (users x items) rows of a few raw scores and (users x size) candidates; at
+        # least MIN_BLOCK_USERS users, so a large catalogue's per-block work is shared by many users
+        step = max(MIN_BLOCK_USERS, min(SCORE_CELLS // size, RECOMMEND_CELLS // max(self.n_items, 1)))
         for s in range(0, len(users), step):
             block = exclude[s:s + step] if exclude is not None else None
             idx[s:s + step], val[s:s + step] = self._two_stage(users[s:s + step], k, size, block)
