@@ -154,3 +154,20 @@ def test_sampled_cosine_percentile_on_a_large_catalogue_is_close_and_the_rest_ex
     assert torch.equal(fe[:, :, 1:], fsm[:, :, 1:])  # every feature but cosine_pct
     err = (fe[:, :, 0] - fsm[:, :, 0]).abs()
     assert float(err.max()) < 0.06 and float(err.mean()) < 0.02
+
+
+def test_stored_neighbour_lists_give_the_same_features(tmp_path):
+    from zsrec_ray.errors import DataError
+    from zsrec_ray.features.pairs import load_neighbours, neighbour_lists, save_neighbours
+
+    d = planted_interactions(120, 60, 5, 10, seed=1)
+    assert load_neighbours(tmp_path) is None
+    save_neighbours(neighbour_lists(d, CFG), tmp_path)
+    stored = featurizer(d)
+    ue, ie = spectral_embeddings(d, SpectralConfig(dim=6), seed=0)
+    loaded = PairFeaturizer(d, CFG, ue, ie, load_neighbours(tmp_path))
+    users = np.arange(d.n_users)
+    assert torch.equal(stored(users), loaded(users))
+    (tmp_path / "user_sim.npz").write_bytes(b"not an npz")
+    with pytest.raises(DataError, match="user_sim.npz"):
+        load_neighbours(tmp_path)

@@ -9,12 +9,15 @@ items x features, never the whole domain.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from zsrec_ray.config import PairConfig
 from zsrec_ray.data.interactions import Interactions
-from zsrec_ray.errors import ConfigError
+from zsrec_ray.errors import ConfigError, DataError
 from zsrec_ray.features.neighbors import cosine_topk
 
 #: Up to this many items per user, a dense percentile is found by counting instead of sorting.
@@ -54,7 +57,9 @@ class PairFeaturizer:
     """Pair features of one domain, from that domain's graph interactions (and embeddings) only."""
 
     def __init__(self, graph: Interactions, config: PairConfig, user_emb: np.ndarray | None = None,
-                 item_emb: np.ndarray | None = None):
+                 item_emb: np.ndarray | None = None, neighbours: dict[str, sp.csr_matrix] | None = None):
+        """``neighbours``: the lists :func:`neighbour_lists` computed for this graph and config
+        (e.g. stored beside a served domain's features); computed here when None."""
         self.config = config
         self.names = config.names()
         if not self.names:
@@ -67,13 +72,14 @@ class PairFeaturizer:
                                   "or interaction features)")
             self.user_unit = torch.from_numpy(_unit_rows(user_emb))
             self.item_unit = torch.from_numpy(_unit_rows(item_emb))
+        lists = neighbours if neighbours is not None else neighbour_lists(graph, config)
         if config.itemknn:
-            # items x items, column = target item
-            self.item_sim = cosine_topk(self.x, config.item_neighbors, max_pairs=config.max_cooccurrence).astype(np.float64)
+            self.item_sim = lists["item_sim"].astype(np.float64)
         if config.userknn:
-            # row u: u's nearest users (cosine over their items)
-            self.user_sim = cosine_topk(self.x.T, config.user_neighbors,
-                                        max_pairs=config.max_cooccurrence).T.tocsr().astype(np.float64)
+            self.user_sim = lists["user_sim"].astype(np.float64)
+            if self.user_sim.shape != (self.n_users, self.n_users):
+                raise ConfigError(f"stored neighbour lists are for {self.user_sim.shape[0]} users, the domain has "
+                                  f"{self.n_users}")
         if config.popularity:
             deg = torch.from_numpy(np.asarray(self.x.sum(axis=0)).ravel())
             self.popularity = percentile_rank(deg[None, :])[0]
@@ -225,6 +231,39 @@ def _row_keys(m, n: int) -> np.ndarray:
     """Sorted ``row * n + column`` keys of the stored entries of CSR ``m``."""
     rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
     return np.sort(rows * n + m.indices)
+
+
+def neighbour_lists(graph: Interactions, config: PairConfig) -> dict[str, sp.csr_matrix]:
+    """The item-kNN (items x items, column = target item) and user-kNN (row u: u's nearest users)
+    neighbour lists the pair features read, as float32 CSR."""
+    x = graph.to_csr()
+    out = {}
+    if config.itemknn:
+        out["item_sim"] = cosine_topk(x, config.item_neighbors, max_pairs=config.max_cooccurrence)
+    if config.userknn:
+        out["user_sim"] = cosine_topk(x.T, config.user_neighbors, max_pairs=config.max_cooccurrence).T.tocsr()
+    return out
+
+
+def save_neighbours(lists: dict[str, sp.csr_matrix], directory: str | Path) -> None:
+    """Write :func:`neighbour_lists` as ``<name>.npz`` files under ``directory``."""
+    for name, m in lists.items():
+        sp.save_npz(Path(directory) / f"{name}.npz", m.tocsr())
+
+
+def load_neighbours(directory: str | Path) -> dict[str, sp.csr_matrix] | None:
+    """Lists written by :func:`save_neighbours`, or None when ``directory`` holds none."""
+    files = {n: Path(directory) / f"{n}.npz" for n in ("item_sim", "user_sim")}
+    if not any(f.is_file() for f in files.values()):
+        return None
+    out = {}
+    for name, f in files.items():
+        if f.is_file():
+            try:
+                out[name] = sp.load_npz(f).tocsr()
+            except Exception as e:  # truncated or not an npz
+                raise DataError(f"neighbour list file is corrupt: {f} ({type(e).__name__})") from None
+    return out
 
 
 class _SampledCosine:

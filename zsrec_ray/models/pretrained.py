@@ -40,9 +40,10 @@ class DomainFeatures:
 
     @classmethod
     def build(cls, graph: Interactions, features: FeatureConfig, pairs: PairConfig | None,
-              featurize_fn: Featurizer = featurize) -> "DomainFeatures":
+              featurize_fn: Featurizer = featurize, neighbours: dict | None = None) -> "DomainFeatures":
+        """``neighbours``: precomputed pair-feature neighbour lists (:func:`~zsrec_ray.features.pairs.neighbour_lists`)."""
         fs = featurize_fn(graph, features)
-        pf = PairFeaturizer(graph, pairs, fs.user_emb, fs.item_emb) if pairs is not None else None
+        pf = PairFeaturizer(graph, pairs, fs.user_emb, fs.item_emb, neighbours) if pairs is not None else None
         return cls(fs, pf)
 
     def user_x(self) -> torch.Tensor:
@@ -74,6 +75,7 @@ class PretrainedRecommender(Recommender):
         self.net: ZeroShotNet = checkpoint.net
         self.featurize_fn = featurize_fn
         self.candidates = candidates
+        self.neighbours: dict | None = None  # precomputed pair-feature neighbour lists, used by fit
 
     @classmethod
     def on_domain(cls, net: ZeroShotNet, domain: DomainFeatures, train: Interactions,
@@ -88,13 +90,17 @@ class PretrainedRecommender(Recommender):
 
     @classmethod
     def from_features(cls, checkpoint: Checkpoint, train: Interactions, features: FeatureSet,
-                      candidates: int | None = None) -> "PretrainedRecommender":
-        """Fitted on ``train`` with its stored ``features`` (e.g. a served domain version)."""
-        return cls(checkpoint, featurize_fn=lambda graph, config: features, candidates=candidates).fit(train)
+                      candidates: int | None = None, neighbours: dict | None = None) -> "PretrainedRecommender":
+        """Fitted on ``train`` with its stored ``features`` (and pair-feature ``neighbours`` when
+        stored too), e.g. a served domain version."""
+        model = cls(checkpoint, featurize_fn=lambda graph, config: features, candidates=candidates)
+        model.neighbours = neighbours
+        return model.fit(train)
 
     def fit(self, train: Interactions, valid: Interactions | None = None) -> "PretrainedRecommender":
         ck = self.checkpoint
-        domain = DomainFeatures.build(train, ck.features, ck.pairs if ck.pair_names else None, self.featurize_fn)
+        domain = DomainFeatures.build(train, ck.features, ck.pairs if ck.pair_names else None, self.featurize_fn,
+                                      self.neighbours)
         ck.check_schema(domain.features.schema())
         ck.net.eval()
         self._attach(domain, train)

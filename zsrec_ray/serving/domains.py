@@ -36,6 +36,7 @@ from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.errors import DataError
 from zsrec_ray.features.featureset import FeatureSet
 from zsrec_ray.features.featurizer import featurize
+from zsrec_ray.features.pairs import load_neighbours, neighbour_lists, save_neighbours
 from zsrec_ray.files import atomic_dir, atomic_file
 from zsrec_ray.models.checkpoint import Checkpoint
 from zsrec_ray.models.pretrained import PretrainedRecommender
@@ -211,11 +212,13 @@ def featurize_version(store: DomainStore, name: str, version: int, generation: s
         data = Interactions.from_frame(store.interactions(name, version, generation), name)
         fs = featurize(data, checkpoint.features)
         checkpoint.check_schema(fs.schema())
+        lists = neighbour_lists(data, checkpoint.pairs) if checkpoint.pair_names else {}
         vdir = store.version_dir(name, version, generation)
         if not vdir.is_dir():  # deleted or superseded meanwhile: do not recreate it
             return _meta_or_empty(store, name)
         with atomic_dir(vdir / "features") as tmp:
             fs.save(tmp)
+            save_neighbours(lists, tmp)
     except Exception as e:  # recorded in meta, reported by GET /v1/domains/{name}
         with store.locked(name):
             meta = current()
@@ -287,9 +290,9 @@ class DomainIndex:
     def load(cls, store: DomainStore, name: str, version: int, generation: str | None,
              checkpoint: Checkpoint, candidates: int | None = None) -> "DomainIndex":
         data = Interactions.from_frame(store.interactions(name, version, generation), name)
-        model = PretrainedRecommender.from_features(checkpoint, data,
-                                                    FeatureSet.load(store.features_dir(name, version, generation)),
-                                                    candidates=candidates)
+        fdir = store.features_dir(name, version, generation)
+        model = PretrainedRecommender.from_features(checkpoint, data, FeatureSet.load(fdir), candidates=candidates,
+                                                    neighbours=load_neighbours(fdir))
         return cls(name, version, generation, model, {str(u): i for i, u in enumerate(data.user_ids)},
                    np.asarray(data.item_ids).astype(str), {str(x): i for i, x in enumerate(data.item_ids)})
 
