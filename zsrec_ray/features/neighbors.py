@@ -31,12 +31,12 @@ def cosine_topk(x: sp.spmatrix, k: int, shrink: float = 0.0, max_block_cells: in
         return sp.csr_matrix((0, 0), dtype=np.float32)
     norms = np.sqrt(np.asarray(x.power(2).sum(axis=0)).ravel()).astype(np.float32)
     inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    xt = x.T.tocsr()
+    xt, xr = x.T.tocsr(), x.tocsr()  # CSR x CSR: a CSC operand would be converted again for every block
     k = max(1, min(k, n - 1))
     block = int(max(1, min(n, max_block_cells // n)))
     parts = []
     for start in range(0, n, block):
-        co = (xt[start:min(start + block, n)] @ x).tocsr()  # row r: co-occurrences of column start + r
+        co = (xt[start:min(start + block, n)] @ xr).tocsr()  # row r: co-occurrences of column start + r
         pick = _top_sparse if co.nnz < SPARSE_BELOW * co.shape[0] * n else _top_dense
         parts.append(pick(co, start, k, norms, inv, shrink))
     nb, j, v = (np.concatenate(p) for p in zip(*parts))
