@@ -140,7 +140,7 @@ def test_sampled_cosine_percentile_on_a_large_catalogue_is_close_and_the_rest_ex
     d = planted_interactions(300, 3000, 6, 40, seed=2)
     fs = featurize(d, FeatureConfig(spectral=SpectralConfig(dim=8), node_clusters=8, edge_clusters=8))
     exact = PairFeaturizer(d, PairConfig(item_neighbors=20, user_neighbors=10), fs.user_emb, fs.item_emb)
-    sampled = PairFeaturizer(d, PairConfig(item_neighbors=20, user_neighbors=10, percentile_sample=1000),
+    sampled = PairFeaturizer(d, PairConfig(item_neighbors=20, user_neighbors=10, percentile_sample=1000, ann_probe=1000),
                              fs.user_emb, fs.item_emb)
     assert exact.sample is None and len(sampled.sample) == 1000
     users = np.arange(50)

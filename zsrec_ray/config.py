@@ -209,6 +209,9 @@ class PairConfig(_Strict):
                                    description="over catalogues larger than this, the cosine percentile is estimated "
                                                "against this many items drawn once (seeded) instead of every item "
                                                "(standard error at most 0.5/sqrt(this)); exact below")
+    ann_probe: int = Field(32, ge=1, description="over catalogues larger than percentile_sample, a user's nearest "
+                                                  "items by cosine come from an IVF index (sqrt(items) k-means lists): "
+                                                  "the lists probed per user")
 
     def names(self) -> list[str]:
         """The pair feature columns this config produces, in order."""

@@ -18,6 +18,7 @@ import torch
 from zsrec_ray.config import PairConfig
 from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.errors import ConfigError, DataError
+from zsrec_ray.features.ann import CosineIVF
 from zsrec_ray.features.neighbors import cosine_topk
 
 #: Up to this many items per user, a dense percentile is found by counting instead of sorting.
@@ -83,10 +84,12 @@ class PairFeaturizer:
         if config.popularity:
             deg = torch.from_numpy(np.asarray(self.x.sum(axis=0)).ravel())
             self.popularity = percentile_rank(deg[None, :])[0]
-        self.sample = None  # items the cosine percentile is estimated against (None: every item)
+        # a large catalogue: the cosine percentile against a sample, its top items from an IVF index
+        self.sample = self.cosine_index = None
         if config.cosine and self.n_items > config.percentile_sample:
             pick = np.random.default_rng(0).choice(self.n_items, config.percentile_sample, replace=False)
             self.sample = torch.from_numpy(np.sort(pick))
+            self.cosine_index = CosineIVF(self.item_unit, probe=config.ann_probe)
 
     @property
     def n_features(self) -> int:
@@ -115,7 +118,9 @@ class PairFeaturizer:
         (items (len(users), size) int64, -1 where a user has fewer; features (len(users), size,
         n_features) float32, equal to :meth:`__call__`'s at those items: percentiles are exact,
         from the sorted non-zeros of the sparse scores (the zeros tie at the bottom) and one sorted
-        row of the dense cosine). Every step is a whole-block array operation.
+        row of the dense cosine; over catalogues larger than ``pairs.percentile_sample`` the cosine
+        percentile is estimated against that many sampled items). Every step is a whole-block
+        array operation.
         """
         users = np.asarray(users, dtype=np.int64)
         n, size = self.n_items, min(int(size), self.n_items)
@@ -177,7 +182,8 @@ class PairFeaturizer:
         if not cfg.cosine:
             return sparse, None
         if self.sample is not None:
-            return sparse, _SampledCosine(self.user_unit[torch.from_numpy(users)], self.item_unit, self.sample)
+            return sparse, _SampledCosine(self.user_unit[torch.from_numpy(users)], self.item_unit, self.sample,
+                                          self.cosine_index)
         return sparse, (self.user_unit[torch.from_numpy(users)] @ self.item_unit.T).double().numpy()
 
     def _candidate_features(self, items: np.ndarray, sparse: dict, cosine) -> torch.Tensor:
@@ -268,13 +274,17 @@ def load_neighbours(directory: str | Path) -> dict[str, sp.csr_matrix] | None:
 
 class _SampledCosine:
     """The cosine of a block of users against a large catalogue, never held as float64 rows: the
-    top items by one float32 product per block, and percentiles estimated against a fixed sample
-    of items (the share of the sample scoring below, ties counted half)."""
+    top items from the IVF index (or one float32 product per block without one), and percentiles
+    estimated against a fixed sample of items (the share of the sample scoring below, ties
+    counted half)."""
 
-    def __init__(self, users_unit: torch.Tensor, item_unit: torch.Tensor, sample: torch.Tensor):
-        self.u, self.items, self.sample = users_unit, item_unit, sample
+    def __init__(self, users_unit: torch.Tensor, item_unit: torch.Tensor, sample: torch.Tensor,
+                 index: CosineIVF | None = None):
+        self.u, self.items, self.sample, self.index = users_unit, item_unit, sample, index
 
     def top(self, size: int, exclude) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.index is not None:
+            return self.index.search(self.u, size, exclude)
         scores = self.u @ self.items.T
         if exclude is not None:
             scores[torch.from_numpy(np.repeat(np.arange(len(self.u)), np.diff(exclude.indptr))),
