@@ -59,7 +59,9 @@ def main() -> None:
     from zsrec_ray.data.synthetic import synthetic_domain
     from zsrec_ray.distributed.batch import batch_recommend
     from zsrec_ray.experiments.batch import BatchJob
-    from zsrec_ray.serving.app import ZsrecAPI
+    from zsrec_ray.models.checkpoint import checkpoint_path
+    from zsrec_ray.serving.app import ZsrecAPI, featurizer_name
+    from zsrec_ray.serving.domains import DomainStore
 
     load = load_average()
     rows: list[tuple[str, float, float, str]] = []  # step, seconds, peak RSS GiB, note
@@ -116,6 +118,9 @@ def main() -> None:
                          f"p50 {q(0.5):.1f} ms, p99 {q(0.99):.1f} ms"))
             print(rows[-1], flush=True)
             serve.shutdown()
+            # the app's featurizer is a detached actor holding a CPU: end it before the batch job
+            store = DomainStore(settings["storage_dir"])
+            ray.kill(ray.get_actor(featurizer_name(str(checkpoint_path(args.checkpoint).resolve()), str(store.root))))
             if not args.skip_batch:
                 job = BatchJob(checkpoint=args.checkpoint, output=str(tmp / "recs"), k=args.k,
                                candidates=args.candidates,
