@@ -151,10 +151,15 @@ def test_early_stopping_reports_best_epoch(name, planted_split):
     assert res["ndcg@20"] == pytest.approx(best, abs=1e-6)
 
 
-def test_two_stage_with_every_item_as_candidate_is_the_exhaustive_ranking(checkpoint, planted_split):
+def test_two_stage_with_every_item_as_candidate_is_the_exhaustive_ranking(checkpoint, planted_split, monkeypatch):
+    from zsrec_ray.models import pretrained
+
     users = np.arange(planted_split.n_users)
     seen = planted_split.train.to_csr()
     idx, val = PretrainedRecommender(checkpoint).fit(planted_split.train).recommend(users, 20, seen)
+    half = PretrainedRecommender(checkpoint, candidates=planted_split.n_items // 2).fit(planted_split.train)
+    assert np.array_equal(half.recommend(users, 20, seen)[0], idx)  # half the catalogue: scored exhaustively
+    monkeypatch.setattr(pretrained, "EXHAUSTIVE_SHARE", 2.0)  # the two-stage path itself, every item a candidate
     model = PretrainedRecommender(checkpoint, candidates=planted_split.n_items).fit(planted_split.train)
     idx2, val2 = model.recommend(users, 20, seen)
     np.testing.assert_allclose(val2, val, rtol=1e-5, atol=1e-5)

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from zsrec_ray.config import BaselinesConfig, apply_overrides, load_yaml, parse_override
+from zsrec_ray.config import DEFAULT_CANDIDATES, BaselinesConfig, apply_overrides, load_yaml, parse_override
 from zsrec_ray.errors import ZsrecError
 
 
@@ -413,7 +413,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         raise ZsrecError(f"--columns applies to a file domain; {args.domain!r} is a dataset name")
     spec = domain if isinstance(domain, DomainSpec) else DomainSpec(dataset=domain)
     job = BatchJob(checkpoint=args.checkpoint, domain=spec, output=args.output, k=args.k,
-                   exclude_seen=not args.include_seen, block_users=args.block_users, candidates=args.candidates,
+                   exclude_seen=not args.include_seen, block_users=args.block_users, candidates=args.candidates or None,
                    data_dir=args.data_dir, cache_dir=str(default_cache_dir()))
     job = job.resolved()
     planned = plan(job, overwrite=args.overwrite)  # every check before Ray starts
@@ -441,8 +441,9 @@ def add_recommend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output (default: refuse it, or "
                                                              "resume it when it is this job's unfinished output)")
     p.add_argument("--include-seen", action="store_true", help="also recommend items a user already has")
-    p.add_argument("--candidates", type=int, help="two-stage ranking with this many candidates per user "
-                                                  "(default: score every item)")
+    p.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES,
+                   help="two-stage ranking with this many candidates per user (default %(default)s; 0 scores every "
+                        "item)")
     p.add_argument("--block-users", type=int, default=2048, help="users per output block")
     p.add_argument("--actors", type=int, default=1, help="Ray Data actors, each holding the fitted domain")
     p.add_argument("--data-dir", help="datasets directory")

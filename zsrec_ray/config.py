@@ -37,6 +37,11 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "zsrec"
 
 
+#: Two-stage ranking's candidates per user by default: within 1% of scoring every item (or above it)
+#: on all eight leave-one-out targets (docs/BENCHMARKS.md, bench/two_stage.py).
+DEFAULT_CANDIDATES = 200
+
+
 class PreprocessConfig(_Strict):
     k_core: int = Field(5, ge=1, description="iterative k-core threshold")
     min_rating: float | None = Field(None, description="None: every observed pair is positive; else rating >= this")
@@ -231,9 +236,9 @@ class EvalConfig(_Strict):
     ks: list[int] = Field(default_factory=lambda: [10, 20])
     batch_size: int = Field(1024, ge=1, description="users scored per batch")
     candidates: int | None = Field(
-        None, ge=1, description="two-stage ranking of the pretrained pair model: the pair scorer ranks this many "
-                                "candidates per user (item-kNN, user-kNN, embedding and popular items); None "
-                                "scores every item (the reference)")
+        DEFAULT_CANDIDATES, ge=1, description="two-stage ranking of the pretrained pair model: the pair scorer ranks "
+                                              "this many candidates per user (item-kNN, user-kNN, embedding and "
+                                              "popular items); null scores every item (the reference)")
 
     @field_validator("ks")
     @classmethod
@@ -565,8 +570,9 @@ class ServeConfig(_Strict):
     min_users: int = Field(2, ge=2)
     min_items: int = Field(2, ge=2)
     featurizer_cpus: float = Field(1.0, gt=0, description="CPUs of the long-lived featurization actor")
-    candidates: int | None = Field(None, ge=1, description="two-stage ranking: candidates per user scored by the "
-                                                          "pair scorer; None scores every item")
+    candidates: int | None = Field(DEFAULT_CANDIDATES, ge=1, description="two-stage ranking: candidates per user "
+                                                                        "scored by the pair scorer; null scores every "
+                                                                        "item")
     batch_max_size: int = Field(32, ge=1, description="@serve.batch: requests scored together")
     batch_wait_s: float = Field(0.005, ge=0, description="@serve.batch: longest wait to fill a batch")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from zsrec_ray.config import DomainSpec
+from zsrec_ray.config import DEFAULT_CANDIDATES, DomainSpec
 from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.data.registry import load_interactions
 from zsrec_ray.errors import ConfigError
@@ -40,7 +40,7 @@ class BatchJob:
     k: int = 20
     exclude_seen: bool = True
     block_users: int = 2048
-    candidates: int | None = None
+    candidates: int | None = DEFAULT_CANDIDATES
     data_dir: str | None = None
     cache_dir: str | None = None
 

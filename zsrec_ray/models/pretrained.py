@@ -27,6 +27,8 @@ Featurizer = Callable[[Interactions, FeatureConfig], FeatureSet]
 
 #: Cells (users x items) scored per chunk, bounding memory of the pair scorer's hidden layer.
 SCORE_CELLS = 2_000_000
+#: Two-stage ranking with at least this share of the catalogue as candidates scores every item instead.
+EXHAUSTIVE_SHARE = 0.5
 #: Fewest users ranked together by two-stage ranking.
 MIN_BLOCK_USERS = 32
 
@@ -63,7 +65,8 @@ class PretrainedRecommender(Recommender):
     from the domain's structure (:meth:`PairFeaturizer.candidates`: item-kNN neighbours of the
     history, nearest users' items, embedding neighbours, popular items), the pair scorer ranks
     only those (with exact pair features), and items outside the candidates follow, by
-    popularity. Without it, every item is scored (the reference).
+    popularity. Without it, or when ``candidates`` is half the catalogue or more, every item is
+    scored (the reference).
     """
 
     name = "pretrained"
@@ -125,8 +128,8 @@ class PretrainedRecommender(Recommender):
 
     def recommend(self, users: np.ndarray, k: int,
                   exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
-        if self.candidates is None or not self.net.n_pair:
-            return super().recommend(users, k, exclude)
+        if self.candidates is None or not self.net.n_pair or self.candidates >= EXHAUSTIVE_SHARE * self.n_items:
+            return super().recommend(users, k, exclude)  # that many candidates cost more than every item
         users, k, exclude = self._recommend_args(users, k, exclude)
         size = max(int(self.candidates), k)
         idx = np.empty((len(users), k), dtype=np.int64)
