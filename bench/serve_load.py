@@ -146,6 +146,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--replicas", type=int, default=1)
     ap.add_argument("--candidates", type=int, help="two-stage ranking with this many candidates (default: every item)")
+    ap.add_argument("--no-access-log", action="store_true", help="Serve's per-request access log off (proxy and replicas)")
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
     import ray
@@ -162,12 +163,13 @@ def main() -> None:
         (Path(tmp) / "token").write_text(TOKEN)
         ray.init(num_cpus=2, log_to_driver=False)
         port = free_port()
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        logging = {"enable_access_log": False} if args.no_access_log else None
+        serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config=logging)
         try:
             settings = {"checkpoint": args.checkpoint, "storage_dir": tmp, "candidates": args.candidates,
                         "token_file": f"{tmp}/token", "token_env": "ZSREC_BENCH_UNSET"}
             serve.run(ZsrecAPI.options(num_replicas=args.replicas, ray_actor_options={"num_cpus": 0.5})
-                      .bind(settings), name="zsrec", route_prefix="/")
+                      .bind(settings), name="zsrec", route_prefix="/", logging_config=logging)
             base = f"http://127.0.0.1:{port}"
             t0 = time.perf_counter()
             r = requests.post(f"{base}/v1/domains", json={"name": "bench", "interactions": rows},
@@ -178,7 +180,7 @@ def main() -> None:
             ready_s = time.perf_counter() - t0
             served = load(f"{base}/v1/domains/bench/recommend", users, args.requests, args.concurrency, args.k)
             serve.run(echo_deployment().options(ray_actor_options={"num_cpus": 0.5}).bind(), name="echo",
-                      route_prefix="/echo")
+                      route_prefix="/echo", logging_config=logging)
             echo = load(f"{base}/echo/recommend", users, args.requests, args.concurrency, args.k)
             serve.delete("echo")
             bport = free_port()
@@ -193,7 +195,8 @@ def main() -> None:
              f"{load_average()})", "",
              f"`python bench/serve_load.py --dataset {args.dataset} --requests {args.requests} --concurrency "
              f"{args.concurrency} --replicas {args.replicas}"
-             f"{f' --candidates {args.candidates}' if args.candidates else ''}` ({len(users):,} users x {tr.n_items:,} items; "
+             f"{f' --candidates {args.candidates}' if args.candidates else ''}"
+             f"{' --no-access-log' if args.no_access_log else ''}` ({len(users):,} users x {tr.n_items:,} items; "
              f"registration -> ready {ready_s:.1f} s for {len(rows):,} interactions sent as JSON)", "",
              "| app | p50 ms | p95 ms | p99 ms | requests/s |", "|---|---:|---:|---:|---:|"]
     for name, m in (("Ray Serve (FastAPI ingress, @serve.batch)", served), ("bare FastAPI + uvicorn, own process", bare),
