@@ -171,3 +171,20 @@ def test_stored_neighbour_lists_give_the_same_features(tmp_path):
     (tmp_path / "user_sim.npz").write_bytes(b"not an npz")
     with pytest.raises(DataError, match="user_sim.npz"):
         load_neighbours(tmp_path)
+
+
+def test_sparse_percentiles_match_the_dense_ones_with_negative_ties_and_empty_rows():
+    import scipy.sparse as sp
+
+    from zsrec_ray.features.pairs import _sparse_pct_rel, relative_to_max
+
+    rng = np.random.default_rng(0)
+    dense = np.round(rng.normal(size=(6, 40)), 1) * (rng.random((6, 40)) < 0.3)
+    dense[2] = 0.0  # an empty row
+    dense[3, :5] = 0.7  # ties
+    items = rng.integers(0, 40, (6, 12))
+    pct, rel = _sparse_pct_rel(sp.csr_matrix(dense), items, 40)
+    want = percentile_rank(torch.from_numpy(dense)).numpy()
+    np.testing.assert_array_equal(pct.astype(np.float32), np.take_along_axis(want, items, 1))
+    want_rel = relative_to_max(torch.from_numpy(dense)).numpy()
+    np.testing.assert_allclose(rel, np.take_along_axis(want_rel, items, 1))

@@ -41,16 +41,18 @@ class CosineIVF:
         near = torch.topk(queries @ self.centroids.T, self.probe, dim=1).indices.numpy()
         rows, cols, depth = [], [], []
         for r, lists in enumerate(near):
-            pos = np.concatenate([np.arange(self.offsets[c], self.offsets[c + 1]) for c in lists])
-            ids = self.ids[pos]
-            scores = self.vectors[torch.from_numpy(pos)] @ queries[r]
-            if exclude is not None:
-                skip = exclude.indices[exclude.indptr[r]:exclude.indptr[r + 1]]
-                if len(skip):
-                    scores[torch.from_numpy(np.isin(ids, skip))] = -torch.inf
-            top = torch.topk(scores, min(size, len(ids)))
-            keep = torch.isfinite(top.values).numpy()
-            got = ids[top.indices.numpy()[keep]]
+            lo, hi = self.offsets[lists], self.offsets[lists + 1]
+            scores = torch.cat([self.vectors[a:b] @ queries[r] for a, b in zip(lo, hi)])  # no gather: slices
+            start = np.concatenate([[0], np.cumsum(hi - lo)])
+            skip = exclude.indices[exclude.indptr[r]:exclude.indptr[r + 1]] if exclude is not None else ()
+            top = torch.topk(scores, min(size + len(skip), len(scores)))
+            at = top.indices.numpy()
+            which = np.searchsorted(start, at, side="right") - 1
+            ids = self.ids[lo[which] + at - start[which]]
+            keep = np.isfinite(top.values.numpy())
+            if len(skip):
+                keep &= ~np.isin(ids, skip)
+            got = ids[keep][:size]
             rows.append(np.full(len(got), r, dtype=np.int64))
             cols.append(got.astype(np.int64))
             depth.append(np.arange(len(got), dtype=np.int64))

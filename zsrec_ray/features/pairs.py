@@ -327,10 +327,24 @@ def _dense_top(scores: np.ndarray, size: int, exclude, positive: bool) -> tuple[
 def _ranked(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, size: int, n: int,
             skip: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each row's entries by value, highest first (ties by id), leaving out the ``skip`` keys
-    (``row * n + col``, sorted): the first ``size`` of each row as (rows, cols, depth)."""
+    (``row * n + col``, sorted): the first ``size`` of each row as (rows, cols, depth). ``rows``
+    is sorted (row-major entries); rows longer than ``size`` are cut at their ``size``-th largest
+    value (one partition each) before the sort."""
     rows, cols = rows.astype(np.int64), cols.astype(np.int64)
     if skip is not None and len(skip):
         keep = ~_contains(skip, rows * n + cols)
+        rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    if not len(rows):
+        return rows, cols, rows.copy()
+    count = np.bincount(rows)
+    long = np.flatnonzero(count > size)
+    if len(long):
+        start = np.concatenate([[0], np.cumsum(count)])
+        floor = np.full(len(count), -np.inf)
+        for r in long:
+            seg = vals[start[r]:start[r + 1]]
+            floor[r] = np.partition(seg, len(seg) - size)[len(seg) - size]
+        keep = vals >= floor[rows]  # ties at the cut stay: the sort below breaks them by id
         rows, cols, vals = rows[keep], cols[keep], vals[keep]
     order = np.lexsort((cols, -vals, rows))
     rows, cols = rows[order], cols[order]
@@ -411,42 +425,43 @@ def _dense_pct(scores: np.ndarray, items: np.ndarray) -> np.ndarray:
 def _sparse_pct_rel(m, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Percentile and relative-to-max of CSR rows ``m`` at ``items`` (rows x candidates), as
     :func:`percentile_rank` / :func:`relative_to_max` give over all ``n`` columns: from the
-    rows' non-zeros only, the zeros tying at the bottom."""
+    rows' non-zeros only (compared as integer millionths, what rounding to 6 decimals keeps),
+    the zeros tying at the bottom. No sort of the stored entries: each is placed among the sorted
+    candidate values of its row, and the counts below each candidate are summed from that."""
     m = m.tocsr()
     m.sort_indices()
     b = m.shape[0]
-    rows = np.repeat(np.arange(b, dtype=np.int64), np.diff(m.indptr))
+    count = np.diff(m.indptr)
+    rows = np.repeat(np.arange(b, dtype=np.int64), count)
     data = m.data
-    rounded = np.round(data, 6)
     # the value of every (row, candidate): a search among the sorted row * n + column keys
     key = rows * n + m.indices
     want = np.arange(b, dtype=np.int64)[:, None] * n + items
     at = np.minimum(np.searchsorted(key, want), max(len(key) - 1, 0))
     hit = key[at] == want if len(key) else np.zeros(items.shape, dtype=bool)
-    vals = np.where(hit, data[at] if len(key) else 0.0, 0.0)
-    # each stored non-zero's #smaller and #smaller-or-equal among its row's non-zeros
-    nz = np.flatnonzero(rounded != 0)
-    order = nz[np.lexsort((rounded[nz], rows[nz]))]
-    r_s, v_s = rows[order], rounded[order]
-    pos = np.arange(len(order))
-    row_start = np.searchsorted(r_s, r_s, side="left")
-    start = np.ones(len(order), dtype=bool)
-    start[1:] = (r_s[1:] != r_s[:-1]) | (v_s[1:] != v_s[:-1])
-    group = np.cumsum(start) - 1
-    group_end = np.append(np.flatnonzero(start)[1:], len(order))
-    less_e = np.zeros(len(data), dtype=np.int64)
-    leq_e = np.zeros(len(data), dtype=np.int64)
-    less_e[order] = np.maximum.accumulate(np.where(start, pos, 0)) - row_start
-    leq_e[order] = group_end[group] - row_start
-    zeros = (n - np.bincount(rows[nz], minlength=b))[:, None]
-    negative = np.bincount(rows[rounded < 0], minlength=b)[:, None]
-    v = np.round(vals, 6)
-    stored = hit & (v != 0)
-    less = np.where(stored, less_e[at] + zeros * (v > 0), negative)
-    leq = np.where(stored, leq_e[at] + zeros * (v > 0), negative + zeros)
-    pct = (less + leq) / (2.0 * n)
+    vals = np.where(hit, data[at] if len(data) else 0.0, 0.0)
+    # #smaller and #smaller-or-equal among the row's non-zeros, keys (row, value) as integers
+    ival = np.rint(data * 1e6).astype(np.int64)
+    nz = ival != 0
+    lo, hi = (min(int(ival[nz].min()), 0), max(int(ival[nz].max()), 0)) if nz.any() else (0, 0)
+    span = hi - lo + 1
+    entries = rows[nz] * span + (ival[nz] - lo)
+    before = np.concatenate([[0], np.cumsum(np.bincount(rows[nz], minlength=b))])  # non-zeros of earlier rows
+    v = np.where(hit, ival[at] if len(ival) else 0, 0)
+    q = np.arange(b, dtype=np.int64)[:, None] * span + (v - lo)  # v = 0: the row's zero
+    ref = np.sort(q.ravel())
+    below = np.cumsum(np.bincount(np.searchsorted(ref, entries, side="right"), minlength=len(ref) + 1))
+    at_or_below = np.cumsum(np.bincount(np.searchsorted(ref, entries, side="left"), minlength=len(ref) + 1))
+    j = np.searchsorted(ref, q)
+    less = below[j] - before[:-1, None]  # non-zeros of the row under the candidate's value
+    leq = at_or_below[j] - before[:-1, None]
+    zeros = n - (before[1:] - before[:-1])[:, None]
+    pct = (less + zeros * (v > 0) + leq + zeros * (v >= 0)) / (2.0 * n)
     top = np.zeros(b)
-    np.maximum.at(top, rows, data)
+    full = count > 0
+    if full.any():
+        top[full] = np.maximum.reduceat(data, m.indptr[:-1][full])
+    top = np.maximum(top, 0.0)
     rel = np.divide(vals, top[:, None], out=np.zeros(items.shape), where=top[:, None] > 0)
     return pct, rel
 
