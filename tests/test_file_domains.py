@@ -113,7 +113,7 @@ def test_a_bad_target_is_refused_naming_the_file(case, message, small_ck, tmp_pa
 def test_a_bad_domain_fails_before_any_featurization(tmp_path, monkeypatch):
     good = write_csv(tmp_path / "good.csv", planted_interactions(100, 60, 3, 12, seed=3), ("user", "item"))
     calls = []
-    monkeypatch.setattr(zeroshot, "prepare_source", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(zeroshot, "prepare_sources", lambda *a, **k: calls.append(a))
     cfg = ZeroShotConfig(sources=[str(good), str(tmp_path / "absent.csv")], target=str(good), compare=[],
                          cache_dir=str(tmp_path / "cache"))
     with pytest.raises(DataError, match="absent.csv: no such file"):

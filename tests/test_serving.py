@@ -146,19 +146,18 @@ def offline(checkpoint, lastfm_rows):
     """The checkpoint fitted offline on the rows the app was given: (interactions, recommender)."""
     from zsrec_ray.models.checkpoint import Checkpoint
 
+    from zsrec_ray.config import ServeConfig
+
     data = Interactions.from_frame(pd.DataFrame(lastfm_rows).drop_duplicates(), "lastfm")
-    return data, PretrainedRecommender(Checkpoint.load(checkpoint)).fit(data)
+    return data, PretrainedRecommender(Checkpoint.load(checkpoint), candidates=ServeConfig().candidates).fit(data)
 
 
 def offline_top(offline, users, k):
+    """The offline top ``k`` (item ids, scores), ranked as the app ranks (its default candidates)."""
     data, model = offline
-    uidx = [int(np.flatnonzero(data.user_ids.astype(str) == u)[0]) for u in users]
-    scores = torch.from_numpy(model.score(np.array(uidx)))
-    seen = data.to_csr()
-    for r, u in enumerate(uidx):
-        scores[r, torch.from_numpy(seen[u].indices.astype(np.int64))] = -torch.inf
-    top = torch.topk(scores, k, dim=1)
-    return [[str(data.item_ids[j]) for j in row] for row in top.indices.tolist()], top.values
+    uidx = np.array([int(np.flatnonzero(data.user_ids.astype(str) == u)[0]) for u in users])
+    idx, val = model.recommend(uidx, k, data.to_csr()[uidx])
+    return [[str(data.item_ids[j]) for j in row] for row in idx.tolist()], torch.from_numpy(val)
 
 
 def test_recommendations_equal_offline_scoring(app, lastfm, lastfm_rows, offline):
