@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import threading
 import time
 from pathlib import Path
@@ -85,3 +86,10 @@ def report(lines: list[str], save: bool) -> None:
     if save:
         with open(RESULTS, "a") as f:
             f.write("\n" + text)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a server a benchmark starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

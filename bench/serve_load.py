@@ -17,7 +17,6 @@ Results are appended to docs/BENCHMARKS.md.
 
 import argparse
 import multiprocessing as mp
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -25,16 +24,10 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from _common import load_average, machine, report
+from _common import free_port, load_average, machine, report
 
 TOKEN = "bench-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _load_worker(url: str, picks: list[str], concurrency: int, k: int, out) -> None:
