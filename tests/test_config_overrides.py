@@ -57,3 +57,15 @@ def test_a_config_that_is_not_utf8_is_a_clean_error_naming_file_and_line(tmp_pat
     assert main(["zeroshot", "--config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "not UTF-8" in err and "line 2" in err and "Traceback" not in err
+
+
+def test_recommend_candidates_default_to_two_stage_and_refuse_negatives(capsys):
+    import pytest
+
+    args = build_parser().parse_args(["recommend", "--domain", "lastfm", "--output", "out"])
+    assert args.candidates == 200
+    assert build_parser().parse_args(["recommend", "--domain", "lastfm", "--output", "out",
+                                      "--candidates", "0"]).candidates == 0
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["recommend", "--domain", "lastfm", "--output", "out", "--candidates", "-5"])
+    assert "expected a whole number >= 0" in capsys.readouterr().err

@@ -161,16 +161,23 @@ def test_stored_neighbour_lists_give_the_same_features(tmp_path):
     from zsrec_ray.features.pairs import load_neighbours, neighbour_lists, save_neighbours
 
     d = planted_interactions(120, 60, 5, 10, seed=1)
-    assert load_neighbours(tmp_path) is None
-    save_neighbours(neighbour_lists(d, CFG), tmp_path)
+    assert load_neighbours(tmp_path, CFG) is None
+    save_neighbours(neighbour_lists(d, CFG), CFG, tmp_path)
     stored = featurizer(d)
     ue, ie = spectral_embeddings(d, SpectralConfig(dim=6), seed=0)
-    loaded = PairFeaturizer(d, CFG, ue, ie, load_neighbours(tmp_path))
+    loaded = PairFeaturizer(d, CFG, ue, ie, load_neighbours(tmp_path, CFG))
     users = np.arange(d.n_users)
     assert torch.equal(stored(users), loaded(users))
+    # lists computed with other settings are not used: the caller computes the right ones
+    assert load_neighbours(tmp_path, PairConfig(item_neighbors=21, user_neighbors=10)) is None
+    other = planted_interactions(90, 60, 5, 10, seed=2)  # lists of another domain are refused
+    with pytest.raises(DataError, match="user_sim"):
+        PairFeaturizer(other, CFG, *spectral_embeddings(other, SpectralConfig(dim=6), seed=0),
+                       load_neighbours(tmp_path, CFG))
     (tmp_path / "user_sim.npz").write_bytes(b"not an npz")
     with pytest.raises(DataError, match="user_sim.npz"):
-        load_neighbours(tmp_path)
+        load_neighbours(tmp_path, CFG)
+
 
 
 def test_sparse_percentiles_match_the_dense_ones_with_negative_ties_and_empty_rows():

@@ -34,6 +34,16 @@ def build_config(args: argparse.Namespace, model, flags: dict):
     return apply_overrides(cfg, {**{k: v for k, v in flags.items() if v is not None}, **sets})
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
 def add_baselines_args(p: argparse.ArgumentParser) -> None:
     """Arguments shared by ``zsrec baselines`` and ``jobs/baselines.py``."""
     p.add_argument("--config", help="YAML file with a BaselinesConfig; flags below override it")
@@ -441,7 +451,7 @@ def add_recommend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output (default: refuse it, or "
                                                              "resume it when it is this job's unfinished output)")
     p.add_argument("--include-seen", action="store_true", help="also recommend items a user already has")
-    p.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES,
+    p.add_argument("--candidates", type=_non_negative, default=DEFAULT_CANDIDATES,
                    help="two-stage ranking with this many candidates per user (default %(default)s; 0 scores every "
                         "item)")
     p.add_argument("--block-users", type=int, default=2048, help="users per output block")

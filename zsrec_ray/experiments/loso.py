@@ -23,13 +23,12 @@ from zsrec_ray.training.pretrain import (Pretrainer, SourceDomain, prepare_sourc
 class LeaveOneSourceOut:
     """``step()`` trains every fold one epoch and returns the held-out sources' mean validation NDCG@20."""
 
-    def __init__(self, cfg: ZeroShotConfig, splits: dict, featurize_fn: Featurizer, alpha: float = 1.0,
-                 progress: bool = False):
+    def __init__(self, cfg: ZeroShotConfig, splits: dict, featurize_fn: Featurizer, alpha: float = 1.0):
         if len(splits) < 2:
             raise ValueError("leave-one-source-out needs at least two source domains")
         pairs = cfg.pairs if cfg.pretrain.model == "pair" else None
         prepared = prepare_sources(list(splits.values()), cfg.features, pairs, cfg.pretrain.graph_frac,
-                                   cfg.pretrain.seed, featurize_fn, progress=progress)
+                                   cfg.pretrain.seed, featurize_fn)
         self.sources = dict(zip(splits, prepared))
         self.folds = {h: Pretrainer([s for n, s in self.sources.items() if n != h], cfg.features, cfg.pairs,
                                     cfg.pretrain) for h in self.sources}

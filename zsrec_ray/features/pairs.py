@@ -9,6 +9,7 @@ items x features, never the whole domain.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -74,13 +75,12 @@ class PairFeaturizer:
             self.user_unit = torch.from_numpy(_unit_rows(user_emb))
             self.item_unit = torch.from_numpy(_unit_rows(item_emb))
         lists = neighbours if neighbours is not None else neighbour_lists(graph, config)
-        if config.itemknn:
-            self.item_sim = lists["item_sim"].astype(np.float64)
-        if config.userknn:
-            self.user_sim = lists["user_sim"].astype(np.float64)
-            if self.user_sim.shape != (self.n_users, self.n_users):
-                raise ConfigError(f"stored neighbour lists are for {self.user_sim.shape[0]} users, the domain has "
-                                  f"{self.n_users}")
+        for name, flag, n in (("item_sim", config.itemknn, self.n_items), ("user_sim", config.userknn, self.n_users)):
+            if flag:
+                if lists[name].shape != (n, n):
+                    raise DataError(f"neighbour list {name} is {lists[name].shape[0]} x {lists[name].shape[1]}, "
+                                    f"the domain needs {n} x {n}")
+                setattr(self, name, lists[name].astype(np.float64))
         if config.popularity:
             deg = torch.from_numpy(np.asarray(self.x.sum(axis=0)).ravel())
             self.popularity = percentile_rank(deg[None, :])[0]
@@ -251,48 +251,52 @@ def neighbour_lists(graph: Interactions, config: PairConfig) -> dict[str, sp.csr
     return out
 
 
-def save_neighbours(lists: dict[str, sp.csr_matrix], directory: str | Path) -> None:
-    """Write :func:`neighbour_lists` as ``<name>.npz`` files under ``directory``."""
+#: The pair settings a set of neighbour lists depends on.
+NEIGHBOUR_SETTINGS = ("itemknn", "userknn", "item_neighbors", "user_neighbors", "max_cooccurrence")
+
+
+def save_neighbours(lists: dict[str, sp.csr_matrix], config: PairConfig, directory: str | Path) -> None:
+    """Write :func:`neighbour_lists` as ``<name>.npz`` files under ``directory``, with the
+    settings they were computed with (``neighbours.json``)."""
     for name, m in lists.items():
         sp.save_npz(Path(directory) / f"{name}.npz", m.tocsr())
+    (Path(directory) / "neighbours.json").write_text(
+        json.dumps({k: getattr(config, k) for k in NEIGHBOUR_SETTINGS}, sort_keys=True))
 
 
-def load_neighbours(directory: str | Path) -> dict[str, sp.csr_matrix] | None:
-    """Lists written by :func:`save_neighbours`, or None when ``directory`` holds none."""
-    files = {n: Path(directory) / f"{n}.npz" for n in ("item_sim", "user_sim")}
-    if not any(f.is_file() for f in files.values()):
+def load_neighbours(directory: str | Path, config: PairConfig) -> dict[str, sp.csr_matrix] | None:
+    """Lists written by :func:`save_neighbours` for the same settings as ``config``; None when
+    ``directory`` holds none, or lists computed with other settings (the caller computes them)."""
+    meta = Path(directory) / "neighbours.json"
+    try:
+        saved = json.loads(meta.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        raise DataError(f"neighbour list settings are corrupt: {meta}") from None
+    if saved != {k: getattr(config, k) for k in NEIGHBOUR_SETTINGS}:
         return None
     out = {}
-    for name, f in files.items():
-        if f.is_file():
+    for name in ("item_sim", "user_sim"):
+        if getattr(config, name.replace("_sim", "knn")):
+            f = Path(directory) / f"{name}.npz"
             try:
                 out[name] = sp.load_npz(f).tocsr()
-            except Exception as e:  # truncated or not an npz
-                raise DataError(f"neighbour list file is corrupt: {f} ({type(e).__name__})") from None
+            except Exception as e:  # missing, truncated or not an npz
+                raise DataError(f"neighbour list file is missing or corrupt: {f} ({type(e).__name__})") from None
     return out
 
 
 class _SampledCosine:
-    """The cosine of a block of users against a large catalogue, never held as float64 rows: the
-    top items from the IVF index (or one float32 product per block without one), and percentiles
-    estimated against a fixed sample of items (the share of the sample scoring below, ties
-    counted half)."""
+    """The cosine of a block of users against a large catalogue, never held as full rows: the top
+    items from the IVF index, and percentiles estimated against a fixed sample of items (the share
+    of the sample scoring below, ties counted half)."""
 
-    def __init__(self, users_unit: torch.Tensor, item_unit: torch.Tensor, sample: torch.Tensor,
-                 index: CosineIVF | None = None):
+    def __init__(self, users_unit: torch.Tensor, item_unit: torch.Tensor, sample: torch.Tensor, index: CosineIVF):
         self.u, self.items, self.sample, self.index = users_unit, item_unit, sample, index
 
     def top(self, size: int, exclude) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self.index is not None:
-            return self.index.search(self.u, size, exclude)
-        scores = self.u @ self.items.T
-        if exclude is not None:
-            scores[torch.from_numpy(np.repeat(np.arange(len(self.u)), np.diff(exclude.indptr))),
-                   torch.from_numpy(exclude.indices.astype(np.int64))] = -torch.inf
-        top = torch.topk(scores, size, dim=1)
-        ok = torch.isfinite(top.values).numpy()
-        rows, depth = np.nonzero(ok)
-        return rows.astype(np.int64), top.indices.numpy()[ok], depth.astype(np.int64)
+        return self.index.search(self.u, size, exclude)
 
     def pct(self, items: np.ndarray) -> np.ndarray:
         vals = (self.u[:, None, :] * self.items[torch.from_numpy(np.maximum(items, 0))]).sum(-1).double()

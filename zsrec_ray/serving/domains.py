@@ -218,7 +218,7 @@ def featurize_version(store: DomainStore, name: str, version: int, generation: s
             return _meta_or_empty(store, name)
         with atomic_dir(vdir / "features") as tmp:
             fs.save(tmp)
-            save_neighbours(lists, tmp)
+            save_neighbours(lists, checkpoint.pairs, tmp)
     except Exception as e:  # recorded in meta, reported by GET /v1/domains/{name}
         with store.locked(name):
             meta = current()
@@ -292,7 +292,7 @@ class DomainIndex:
         data = Interactions.from_frame(store.interactions(name, version, generation), name)
         fdir = store.features_dir(name, version, generation)
         model = PretrainedRecommender.from_features(checkpoint, data, FeatureSet.load(fdir), candidates=candidates,
-                                                    neighbours=load_neighbours(fdir))
+                                                    neighbours=load_neighbours(fdir, checkpoint.pairs))
         return cls(name, version, generation, model, {str(u): i for i, u in enumerate(data.user_ids)},
                    np.asarray(data.item_ids).astype(str), {str(x): i for i, x in enumerate(data.item_ids)})
 
