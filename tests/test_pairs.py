@@ -195,3 +195,29 @@ def test_sparse_percentiles_match_the_dense_ones_with_negative_ties_and_empty_ro
     np.testing.assert_array_equal(pct.astype(np.float32), np.take_along_axis(want, items, 1))
     want_rel = relative_to_max(torch.from_numpy(dense)).numpy()
     np.testing.assert_allclose(rel, np.take_along_axis(want_rel, items, 1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_percentiles_match_the_full_ranks_at_tie_key_boundaries(dtype):
+    from zsrec_ray.features.pairs import COMPARE_BELOW, _dense_pct
+
+    rng = np.random.default_rng(1)
+    n = 300
+    # values a few ulps either side of the rounding boundaries (k + 0.5) / 1e6, exact ties, negatives
+    base = (rng.integers(-40, 40, (10, n)) + 0.5) / 1e6
+    steps = rng.integers(-3, 4, (10, n))
+    rows = np.nextafter(base.astype(dtype), np.where(steps > 0, np.inf, -np.inf).astype(dtype))
+    for _ in range(2):
+        rows = np.where(np.abs(steps) > 1, np.nextafter(rows, np.where(steps > 0, np.inf, -np.inf).astype(dtype)),
+                        rows)
+    rows = np.where(steps == 0, base.astype(dtype), rows).astype(dtype)
+    rows[4] = rng.normal(size=n).astype(dtype)
+    rows[5, :50] = rows[5, 0]  # ties
+    counts = [1, 3, COMPARE_BELOW, COMPARE_BELOW + 1, 40, n, 2, 0, 17, 5]  # both the counting and the sorting path
+    items = np.full((10, n), -1)
+    for r, c in enumerate(counts):
+        items[r, :c] = rng.choice(n, c, replace=False)
+    want = percentile_rank(torch.from_numpy(rows.astype(np.float64))).numpy()
+    got = _dense_pct(rows, items)
+    for r, c in enumerate(counts):
+        np.testing.assert_array_equal(got[r, :c].astype(np.float32), want[r, items[r, :c]])

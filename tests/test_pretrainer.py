@@ -83,3 +83,27 @@ def test_prepare_sources_reports_every_domain_and_stage():
                                        for stage in ("features, training split", "features, 80% feature graph")]
     assert [d for _, d, _ in seen] == list(range(2 * len(names))) and {t for _, _, t in seen} == {2 * len(names)}
     assert len(prepare_sources(train_splits, FEAT, PAIRS, 1.0, progress=True)) == len(names)
+
+
+def test_validation_candidates_are_computed_once_and_rank_as_without_the_memo():
+    from zsrec_ray.models.pretrained import PretrainedRecommender
+    from zsrec_ray.ranking.evaluator import rank_metrics
+    from zsrec_ray.training.pretrain import source_ndcg20
+
+    t = trainer()
+    src, users = t.sources[0], t.valid_users[0]
+    calls = []
+    real = src.full.pairs.candidates
+    src.full.pairs.candidates = lambda *a, **k: calls.append(1) or real(*a, **k)
+    first = source_ndcg20(t.net, src, users, candidates=30)
+    n_first = len(calls)
+    t.step()  # the network changes; the domain, its candidates and their features do not
+    again = source_ndcg20(t.net, src, users, candidates=30)
+    assert n_first > 0 and len(calls) == n_first and len(src.candidate_memo) == n_first
+    fresh = PretrainedRecommender.on_domain(t.net, src.full, src.split.train, candidates=30)  # no memo
+    want = rank_metrics(fresh, src.split.train.to_csr(), src.split.valid.to_csr(), ks=(20,), users=users)
+    assert again == want["ndcg@20"] and again != first
+    # another exclusion matrix is another key, not a stale hit
+    fresh_memo = PretrainedRecommender.on_domain(t.net, src.full, src.split.train, 30, src.candidate_memo)
+    fresh_memo.recommend(users[:5], 10, exclude=None)
+    assert len(src.candidate_memo) == n_first + 1

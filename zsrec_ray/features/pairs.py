@@ -23,7 +23,7 @@ from zsrec_ray.features.ann import CosineIVF
 from zsrec_ray.features.neighbors import cosine_topk
 
 #: Up to this many items per user, a dense percentile is found by counting instead of sorting.
-COMPARE_BELOW = 8
+COMPARE_BELOW = 16
 #: Sparse score rows with more than this fraction of cells stored are handled as dense rows.
 DENSE_ABOVE = 0.25
 
@@ -171,7 +171,7 @@ class PairFeaturizer:
     def _raw_rows(self, users: np.ndarray) -> tuple[dict, np.ndarray | None]:
         """Raw scores of ``users``: the sparse ones (item-kNN, user-kNN) as CSR rows, or as dense
         rows where more than :data:`DENSE_ABOVE` of the cells are stored (small catalogues, long
-        histories), and the cosine as dense float64 rows, or a :class:`_SampledCosine` over catalogues
+        histories), and the cosine as dense float32 rows, or a :class:`_SampledCosine` over catalogues
         larger than ``pairs.percentile_sample`` (None when off)."""
         cfg = self.config
         sparse = {}
@@ -184,7 +184,7 @@ class PairFeaturizer:
         if self.sample is not None:
             return sparse, _SampledCosine(self.user_unit[torch.from_numpy(users)], self.item_unit, self.sample,
                                           self.cosine_index)
-        return sparse, (self.user_unit[torch.from_numpy(users)] @ self.item_unit.T).double().numpy()
+        return sparse, (self.user_unit[torch.from_numpy(users)] @ self.item_unit.T).numpy()
 
     def _candidate_features(self, items: np.ndarray, sparse: dict, cosine) -> torch.Tensor:
         valid = np.maximum(items, 0)
@@ -398,30 +398,53 @@ def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return sorted_keys[at] == keys
 
 
+def _key(x: np.ndarray) -> np.ndarray:
+    """A score's tie key: its value in integer millionths (what rounding to 6 decimals keeps)."""
+    return np.rint(x.astype(np.float64) * 1e6)
+
+
+def _first_with_key(keys: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The smallest value of ``dtype`` whose :func:`_key` is at least each of ``keys``, so that
+    ``_key(x) < K`` exactly when ``x < _first_with_key(K)`` (the key never decreases with x)."""
+    g = ((keys - 0.5) / 1e6).astype(dtype)
+    for _ in range(64):  # the guess is within an ulp or two of the boundary
+        down = np.nextafter(g, dtype.type(-np.inf))
+        lower = _key(down) >= keys
+        higher = _key(g) < keys
+        if not lower.any() and not higher.any():
+            return g
+        g = np.where(lower, down, np.where(higher, np.nextafter(g, dtype.type(np.inf)), g))
+    raise AssertionError("tie-key boundary search did not converge")
+
+
 def _dense_pct(scores: np.ndarray, items: np.ndarray) -> np.ndarray:
     """Mid-rank percentile, as :func:`percentile_rank` gives over each full row of ``scores``
-    (rows x n), at ``items`` (rows x candidates, -1 padding last). Scores compare as integer
-    millionths (what rounding to 6 decimals keeps). Rows with up to :data:`COMPARE_BELOW` items
-    are counted (candidates x n work), the others sorted once."""
+    (rows x n), at ``items`` (rows x candidates, -1 padding last). Scores tie when equal in
+    integer millionths (:func:`_key`): #smaller and #smaller-or-equal are counts of raw values
+    below the first value of the candidate's key and of the next key, so the rows themselves are
+    never converted. Rows with up to :data:`COMPARE_BELOW` items are counted (candidates x n
+    compares), the others sorted once."""
     n = scores.shape[1]
-    keys = np.rint(scores * 1e6).astype(np.int64)
-    vals = np.take_along_axis(keys, np.maximum(items, 0), axis=1)
+    vals = np.take_along_axis(scores, np.maximum(items, 0), axis=1)
+    key = _key(vals)
+    lo, hi = _first_with_key(key, scores.dtype), _first_with_key(key + 1, scores.dtype)
     count = (items >= 0).sum(axis=1)
     pct = np.zeros(items.shape)
-    few = np.flatnonzero(count <= COMPARE_BELOW)
-    if len(few):
-        c = max(int(count[few].max()), 1)
-        step = max(1, (1 << 24) // (c * n))
+    # rows counted in groups of like width (up to 1, 2, 4, ... candidates), 2 compares per candidate
+    width = np.where(count > 0, 1 << np.ceil(np.log2(np.maximum(count, 1))).astype(np.int64), 0)
+    for c in np.unique(width[(width > 0) & (count <= COMPARE_BELOW)]):
+        few = np.flatnonzero(width == c)
+        step = max(1, (1 << 24) // (int(c) * n))
         for s in range(0, len(few), step):
             r = few[s:s + step]
-            row, v = keys[r][:, None, :], vals[r, :c][:, :, None]
-            pct[r, :c] = ((row < v).sum(axis=2) + (row <= v).sum(axis=2)) / (2.0 * n)
+            row = scores[r][:, None, :]
+            pct[r, :c] = ((row < lo[r, :c, None]).view(np.uint8).sum(axis=2, dtype=np.int64)
+                          + (row < hi[r, :c, None]).view(np.uint8).sum(axis=2, dtype=np.int64)) / (2.0 * n)
     many = np.flatnonzero(count > COMPARE_BELOW)
     if len(many):
-        srt = torch.sort(torch.from_numpy(keys[many] if len(many) < len(keys) else keys), dim=1).values
-        v = torch.from_numpy(np.ascontiguousarray(vals[many]))
-        less = torch.searchsorted(srt, v, side="left")
-        leq = torch.searchsorted(srt, v, side="right")
+        srt = torch.from_numpy(np.sort(scores[many] if len(many) < len(scores) else scores, axis=1))
+        less = torch.searchsorted(srt, torch.from_numpy(np.ascontiguousarray(lo[many])), side="left")
+        leq = torch.searchsorted(srt, torch.from_numpy(np.ascontiguousarray(hi[many])), side="left")
         pct[many] = (less + leq).numpy() / (2.0 * n)
     return pct
 

@@ -79,15 +79,19 @@ class PretrainedRecommender(Recommender):
         self.featurize_fn = featurize_fn
         self.candidates = candidates
         self.neighbours: dict | None = None  # precomputed pair-feature neighbour lists, used by fit
+        self.candidate_memo: dict | None = None
 
     @classmethod
     def on_domain(cls, net: ZeroShotNet, domain: DomainFeatures, train: Interactions,
-                  candidates: int | None = None) -> "PretrainedRecommender":
+                  candidates: int | None = None, candidate_memo: dict | None = None) -> "PretrainedRecommender":
         """A fitted recommender over a network and a domain's already-built features (no checkpoint,
-        no featurization): what pretraining validates with."""
+        no featurization): what pretraining validates with. ``candidate_memo``: a dict kept by the
+        caller across networks on the same domain; each block's candidates and their pair features
+        (which depend on the domain only, not on the network) are computed once into it."""
         self = cls.__new__(cls)
         Recommender.__init__(self)
         self.checkpoint, self.net, self.featurize_fn, self.candidates = None, net, None, candidates
+        self.neighbours, self.candidate_memo = None, candidate_memo
         self._attach(domain, train)
         return self
 
@@ -144,13 +148,12 @@ class PretrainedRecommender(Recommender):
 
     def _two_stage(self, users: np.ndarray, k: int, size: int,
                    exclude: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray]:
-        items, pf = self.domain_.pairs.candidates(users, size, exclude)
+        items, pf = self._candidates(users, size, exclude)
         tu_all, ti = self.towers_
         b, c = items.shape
         with torch.no_grad():
-            tu = tu_all[torch.from_numpy(users)][:, None, :].expand(-1, c, -1).reshape(b * c, -1)
-            tc = ti[torch.from_numpy(np.maximum(items, 0)).reshape(-1)]
-            scores = self.net.score_pairs(tu, tc, pf.reshape(b * c, -1)).reshape(b, c)
+            scores = self.net.score_candidates(tu_all[torch.from_numpy(users)], ti,
+                                               torch.from_numpy(np.maximum(items, 0)), pf)
         scores[torch.from_numpy(items < 0)] = -torch.inf
         top = torch.topk(scores, min(k, c), dim=1, sorted=True)
         idx = np.take_along_axis(items, top.indices.numpy(), axis=1)
@@ -174,6 +177,15 @@ class PretrainedRecommender(Recommender):
             full_idx[r] = np.concatenate([have, rest])
             full_val[r] = np.concatenate([val[r][np.isfinite(val[r])], fill])
         return full_idx, full_val
+
+    def _candidates(self, users: np.ndarray, size: int, exclude: sp.csr_matrix | None) -> tuple[np.ndarray, torch.Tensor]:
+        """:meth:`PairFeaturizer.candidates`, through ``candidate_memo`` when there is one."""
+        if self.candidate_memo is None:
+            return self.domain_.pairs.candidates(users, size, exclude)
+        key = (size, users.tobytes(), None if exclude is None else (exclude.indptr.tobytes(), exclude.indices.tobytes()))
+        if key not in self.candidate_memo:
+            self.candidate_memo[key] = self.domain_.pairs.candidates(users, size, exclude)
+        return self.candidate_memo[key]
 
     def cold_scores(self) -> np.ndarray:
         """Scores (n_items,) for a user unknown to the domain: zero-activity node features and the

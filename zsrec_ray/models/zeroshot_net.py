@@ -69,3 +69,20 @@ class ZeroShotNet(nn.Module):
             z = hidden(z.relu_()).relu_()
             s += last(z).squeeze(-1)
         return s
+
+    def score_candidates(self, tu: torch.Tensor, ti: torch.Tensor, items: torch.Tensor,
+                         pf: torch.Tensor | None) -> torch.Tensor:
+        """Inference scores of each user's candidates: tu (B, d), ti (n, d), items (B, c) indices
+        into ti, pf (B, c, F) -> (B, c). The tower contexts are projected once per user and per
+        item, then gathered, not once per (user, candidate) row."""
+        tc = ti[items]
+        s = (tu[:, None, :] * tc).sum(-1)
+        if self.n_pair:
+            z = self.pair_in(pf)
+            if self.user_ctx is not None:
+                z += self.user_ctx(tu)[:, None, :]
+                z += self.item_ctx(ti)[items]
+            _, hidden, _, last = self.pair_out  # ReLU, Linear, ReLU, Linear
+            z = hidden(z.relu_()).relu_()
+            s += last(z).squeeze(-1)
+        return s

@@ -14,7 +14,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -44,6 +44,8 @@ class SourceDomain:
     full: DomainFeatures
     pos_user: np.ndarray
     pos_item: np.ndarray
+    #: validation candidates and their pair features, by block: computed once, reused every epoch
+    candidate_memo: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_items(self) -> int:
@@ -132,8 +134,10 @@ def validation_users(src: SourceDomain, n: int, seed: int) -> np.ndarray:
 
 def source_ranker(net: ZeroShotNet, src: SourceDomain, candidates: int | None = None) -> PretrainedRecommender:
     """The network ranking ``src``'s items from features of its full training split, as a new
-    domain is ranked at inference (two-stage with ``candidates``)."""
-    return PretrainedRecommender.on_domain(net, src.full, src.split.train, candidates=candidates)
+    domain is ranked at inference (two-stage with ``candidates``; the candidates and their pair
+    features computed once per block of users and kept in ``src.candidate_memo``)."""
+    return PretrainedRecommender.on_domain(net, src.full, src.split.train, candidates=candidates,
+                                           candidate_memo=src.candidate_memo)
 
 
 def source_ndcg20(net: ZeroShotNet, src: SourceDomain, users: np.ndarray, candidates: int | None = None) -> float:
