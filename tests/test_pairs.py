@@ -213,7 +213,7 @@ def test_dense_percentiles_match_the_full_ranks_at_tie_key_boundaries(dtype):
     rows = np.where(steps == 0, base.astype(dtype), rows).astype(dtype)
     rows[4] = rng.normal(size=n).astype(dtype)
     rows[5, :50] = rows[5, 0]  # ties
-    counts = [1, 3, COMPARE_BELOW, COMPARE_BELOW + 1, 40, n, 2, 0, 17, 5]  # both the counting and the sorting path
+    counts = [1, 3, COMPARE_BELOW, COMPARE_BELOW + 1, 40, n, 2, 0, 17, 6]  # both the counting and the sorting path
     items = np.full((10, n), -1)
     for r, c in enumerate(counts):
         items[r, :c] = rng.choice(n, c, replace=False)

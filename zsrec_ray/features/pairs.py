@@ -22,8 +22,11 @@ from zsrec_ray.errors import ConfigError, DataError
 from zsrec_ray.features.ann import CosineIVF
 from zsrec_ray.features.neighbors import cosine_topk
 
-#: Up to this many items per user, a dense percentile is found by counting instead of sorting.
-COMPARE_BELOW = 16
+#: A dense percentile is found by counting (two compares per item over the row) for rows with up to
+#: ``COMPARE_BELOW + n_items // 1000`` items (at most COMPARE_MAX), by one sort of the row above
+#: that: where the two cost the same on the reference machine.
+COMPARE_BELOW = 8
+COMPARE_MAX = 32
 #: Sparse score rows with more than this fraction of cells stored are handled as dense rows.
 DENSE_ABOVE = 0.25
 
@@ -422,25 +425,26 @@ def _dense_pct(scores: np.ndarray, items: np.ndarray) -> np.ndarray:
     (rows x n), at ``items`` (rows x candidates, -1 padding last). Scores tie when equal in
     integer millionths (:func:`_key`): #smaller and #smaller-or-equal are counts of raw values
     below the first value of the candidate's key and of the next key, so the rows themselves are
-    never converted. Rows with up to :data:`COMPARE_BELOW` items are counted (candidates x n
-    compares), the others sorted once."""
+    never converted. Rows with few items are counted (candidates x n compares, see
+    :data:`COMPARE_BELOW`), the others sorted once."""
     n = scores.shape[1]
     vals = np.take_along_axis(scores, np.maximum(items, 0), axis=1)
     key = _key(vals)
     lo, hi = _first_with_key(key, scores.dtype), _first_with_key(key + 1, scores.dtype)
     count = (items >= 0).sum(axis=1)
     pct = np.zeros(items.shape)
-    # rows counted in groups of like width (up to 1, 2, 4, ... candidates), 2 compares per candidate
-    width = np.where(count > 0, 1 << np.ceil(np.log2(np.maximum(count, 1))).astype(np.int64), 0)
-    for c in np.unique(width[(width > 0) & (count <= COMPARE_BELOW)]):
-        few = np.flatnonzero(width == c)
+    limit = min(COMPARE_BELOW + n // 1000, COMPARE_MAX)
+    # rows counted in groups of like width (1, 2, 4, then multiples of 4 candidates)
+    width = np.where(count > 4, -(-count // 4) * 4, np.where(count > 2, 4, count))
+    for c in np.unique(width[(width > 0) & (count <= limit)]):
+        few = np.flatnonzero((width == c) & (count <= limit))
         step = max(1, (1 << 24) // (int(c) * n))
         for s in range(0, len(few), step):
             r = few[s:s + step]
             row = scores[r][:, None, :]
             pct[r, :c] = ((row < lo[r, :c, None]).view(np.uint8).sum(axis=2, dtype=np.int64)
                           + (row < hi[r, :c, None]).view(np.uint8).sum(axis=2, dtype=np.int64)) / (2.0 * n)
-    many = np.flatnonzero(count > COMPARE_BELOW)
+    many = np.flatnonzero(count > limit)
     if len(many):
         srt = torch.from_numpy(np.sort(scores[many] if len(many) < len(scores) else scores, axis=1))
         less = torch.searchsorted(srt, torch.from_numpy(np.ascontiguousarray(lo[many])), side="left")
