@@ -60,13 +60,20 @@ def main() -> None:
              f"{load_average()})", "",
              f"`python bench/pretrain.py --sources {args.sources} --epochs {args.epochs} --users-per-epoch "
              f"{args.users_per_epoch}`", "",
-             "| runner | train s/epoch | triples/epoch | triples/s | best valid NDCG@20 | wall s (whole run) |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| runner | train s/epoch | of which pair features s | forward-backward s | triples/epoch | triples/s | "
+             "x plain loop | best valid NDCG@20 | wall s (whole run) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    plain = None
     for name, rep, wall in rows:
-        triples = sum(h["triples"] for h in rep["history"]) / len(rep["history"])
+        h = rep["history"]
+        triples = sum(x["triples"] for x in h) / len(h)
         spe = rep["seconds_per_epoch"]
-        lines.append(f"| {name} | {spe:.2f} | {triples:,.0f} | {triples / spe:,.0f} | {rep['best_valid_ndcg20']:.4f} "
-                     f"| {wall:.1f} |")
+        plain = plain or triples / spe
+        split = [sum(x[k] for x in h) / len(h) for k in ("pairs_s", "fwd_bwd_s")]
+        lines.append(f"| {name} | {spe:.2f} | {split[0]:.2f} | {split[1]:.2f} | {triples:,.0f} | {triples / spe:,.0f} "
+                     f"| {triples / spe / plain:.2f} | {rep['best_valid_ndcg20']:.4f} | {wall:.1f} |")
+    lines += ["", "Pair features and forward-backward are rank 0's (each rank computes its own share of the "
+                  "epoch's rows)."]
     report(lines, save=not args.no_save)
 
 
