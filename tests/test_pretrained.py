@@ -139,14 +139,15 @@ def test_score_all_in_place_inference_equals_the_training_arithmetic():
     torch.testing.assert_close(fast, pairs)
 
 
-def test_score_candidates_equals_the_pair_rows():
+@pytest.mark.parametrize("c", [4, 1])  # 11 items: all dot products then a gather (c=4), or per candidate (c=1)
+def test_score_candidates_equals_the_pair_rows(c):
     from zsrec_ray.models.zeroshot_net import ZeroShotNet
 
     torch.manual_seed(0)
     net = ZeroShotNet(7, 5, 6, PretrainConfig(model="pair", hidden=16, out_dim=8, pair_hidden=8))
-    tu, ti, pf = torch.randn(3, 8), torch.randn(11, 8), torch.rand(3, 4, 6)
-    items = torch.tensor([[0, 5, 10, 2], [3, 3, 1, 0], [9, 8, 7, 6]])
+    tu, ti, pf = torch.randn(3, 8), torch.randn(11, 8), torch.rand(3, c, 6)
+    items = torch.tensor([[0, 5, 10, 2], [3, 3, 1, 0], [9, 8, 7, 6]])[:, :c]
     with torch.no_grad():
         got = net.score_candidates(tu, ti, items, pf)
-        want = net.score_pairs(tu.repeat_interleave(4, 0), ti[items.reshape(-1)], pf.reshape(12, 6)).reshape(3, 4)
+        want = net.score_pairs(tu.repeat_interleave(c, 0), ti[items.reshape(-1)], pf.reshape(3 * c, 6)).reshape(3, c)
     torch.testing.assert_close(got, want)

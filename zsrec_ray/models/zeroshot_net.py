@@ -75,13 +75,17 @@ class ZeroShotNet(nn.Module):
         """Inference scores of each user's candidates: tu (B, d), ti (n, d), items (B, c) indices
         into ti, pf (B, c, F) -> (B, c). The tower contexts are projected once per user and per
         item, then gathered, not once per (user, candidate) row."""
-        tc = ti[items]
-        s = (tu[:, None, :] * tc).sum(-1)
+        b, c = items.shape
+        flat = items.reshape(-1)
+        if ti.shape[0] <= 8 * c:  # a small catalogue: every dot product, then a gather, is cheaper
+            s = (tu @ ti.T).gather(1, items)
+        else:
+            s = torch.bmm(ti.index_select(0, flat).reshape(b, c, -1), tu[:, :, None]).squeeze(2)
         if self.n_pair:
             z = self.pair_in(pf)
             if self.user_ctx is not None:
                 z += self.user_ctx(tu)[:, None, :]
-                z += self.item_ctx(ti)[items]
+                z += self.item_ctx(ti).index_select(0, flat).reshape(b, c, -1)
             _, hidden, _, last = self.pair_out  # ReLU, Linear, ReLU, Linear
             z = hidden(z.relu_()).relu_()
             s += last(z).squeeze(-1)
