@@ -107,3 +107,19 @@ def test_validation_candidates_are_computed_once_and_rank_as_without_the_memo():
     fresh_memo = PretrainedRecommender.on_domain(t.net, src.full, src.split.train, 30, src.candidate_memo)
     fresh_memo.recommend(users[:5], 10, exclude=None)
     assert len(src.candidate_memo) == n_first + 1
+
+
+def test_rank_shares_partition_the_users_and_balance_their_rows():
+    from zsrec_ray.training.pretrain import rank_share
+
+    rng = np.random.default_rng(0)
+    users = np.sort(rng.choice(1000, 301, replace=False))
+    rows = rng.zipf(1.8, len(users)).clip(max=500)  # heavy-tailed, as real histories
+    shares = [rank_share(users, rows, r, 2) for r in range(2)]
+    assert np.array_equal(np.sort(np.concatenate(shares)), users)  # every user exactly once
+    assert abs(len(shares[0]) - len(shares[1])) <= 1
+    load = [rows[np.searchsorted(users, s)].sum() for s in shares]
+    naive = [rows[r::2].sum() for r in range(2)]
+    assert abs(load[0] - load[1]) <= rows.max()  # within one user's rows
+    assert abs(load[0] - load[1]) <= abs(naive[0] - naive[1])
+    assert np.array_equal(rank_share(users, rows, 0, 1), users)

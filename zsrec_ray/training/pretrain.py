@@ -102,6 +102,18 @@ def epoch_users(src: SourceDomain, max_users: int, rng: np.random.Generator) -> 
     return users
 
 
+def rank_share(users: np.ndarray, weights: np.ndarray, rank: int, world: int) -> np.ndarray:
+    """This rank's share of ``users`` (sorted), balanced by ``weights`` (e.g. each user's rows):
+    users by weight, heaviest first, dealt to the ranks in snake order (0, 1, ..., w-1, w-1, ..., 0),
+    so every rank gets about as many users and rows, and no rank waits on another's features."""
+    if world == 1:
+        return users
+    order = np.argsort(-np.asarray(weights), kind="stable")
+    cycle = np.arange(len(users)) % (2 * world)
+    owner = np.where(cycle < world, cycle, 2 * world - 1 - cycle)
+    return np.sort(users[order[owner == rank]])
+
+
 def epoch_triples(src: SourceDomain, sampler: NegativeSampler, with_pairs: bool,
                   users: np.ndarray) -> dict[str, torch.Tensor]:
     """One (user, positive, negative) triple per held-out positive of ``users``, with the pair
@@ -167,8 +179,8 @@ def _identity_allreduce(values: np.ndarray, op: str) -> np.ndarray:
 class Pretrainer:
     """Pooled BPR pretraining, one epoch at a time, resumable, and shardable over data-parallel ranks.
 
-    Every rank draws the same epoch users (shared seed) and trains on its ``rank::world`` share of
-    them; ``wrap`` turns the network into its data-parallel form (e.g. DDP) and ``allreduce``
+    Every rank draws the same epoch users (shared seed) and trains on its share of them
+    (:func:`rank_share`, balanced by rows); ``wrap`` turns the network into its data-parallel form (e.g. DDP) and ``allreduce``
     (``(values, "sum" | "max") -> values``) combines numbers across ranks. With one rank it is the
     plain single-process loop.
     """
@@ -220,7 +232,9 @@ class Pretrainer:
         t0 = time.perf_counter()
         triples = []
         for src, sampler in zip(self.sources, self.samplers):
-            users = epoch_users(src, cfg.users_per_epoch, rng)[self.rank::self.world]
+            users = epoch_users(src, cfg.users_per_epoch, rng)
+            users = rank_share(users, np.bincount(src.pos_user, minlength=src.split.n_users)[users], self.rank,
+                               self.world)
             triples.append(epoch_triples(src, sampler, self.with_pairs, users))
         t1 = time.perf_counter()
         local_bs = max(1, cfg.batch_size // self.world)
