@@ -22,6 +22,7 @@ def test_ease_is_the_closed_form(split):
     b = -p / np.diag(p)[None, :]
     np.fill_diagonal(b, 0.0)
     np.testing.assert_allclose(model.weights_.numpy(), b, rtol=2e-3, atol=1e-5)
+    assert model.weights_.is_contiguous()  # row-major: scoring does not copy items x items floats per block
     users = np.arange(10)
     np.testing.assert_allclose(model.score(users), x[users] @ b, rtol=2e-3, atol=1e-4)
 
