@@ -474,7 +474,7 @@ def _sparse_pct_rel(m, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarra
     hit = key[at] == want if len(key) else np.zeros(items.shape, dtype=bool)
     vals = np.where(hit, data[at] if len(data) else 0.0, 0.0)
     # #smaller and #smaller-or-equal among the row's non-zeros, keys (row, value) as integers
-    ival = np.rint(data * 1e6).astype(np.int64)
+    ival = _key(data).astype(np.int64)
     nz = ival != 0
     lo, hi = (min(int(ival[nz].min()), 0), max(int(ival[nz].max()), 0)) if nz.any() else (0, 0)
     span = hi - lo + 1
