@@ -124,3 +124,67 @@ def test_a_killed_run_resumes_without_redoing_blocks_or_duplicating_rows(setup, 
     assert all(after[name] == t for name, t in before.items())  # finished blocks were not redone
     table = read_output(out)
     assert len(table) == 240 * 5 and not table.duplicated(["user", "rank"]).any()
+
+
+def test_a_served_domain_is_ranked_from_its_stored_features_as_served(setup, monkeypatch):
+    import zsrec_ray.experiments.batch as batch_module
+    from zsrec_ray.serving.domains import DomainIndex, DomainStore, featurize_version
+
+    tmp, ck_path, domain = setup
+    ck = Checkpoint.load(ck_path)
+    store = DomainStore(tmp / "serve")
+    df = pd.read_csv(domain.path).rename(columns={"uid": "user", "iid": "item"}).astype(str)
+    meta = store.create("shop", df)
+    served = BatchJob(checkpoint=ck_path, domain=DomainSpec(dataset="shop"), output=str(tmp / "served"), k=6,
+                      block_users=50, store=str(tmp / "serve"))
+    with pytest.raises(ConfigError, match="no ready version"):
+        plan(served)
+    featurize_version(store, "shop", 1, meta["generation"], ck)
+    with pytest.raises(ConfigError, match="no domain 'nope' is registered"):
+        plan(BatchJob(checkpoint=ck_path, domain=DomainSpec(dataset="nope"), output=str(tmp / "o"), store=str(tmp / "serve")))
+    with pytest.raises(ConfigError, match="not a Serve storage directory"):
+        plan(BatchJob(checkpoint=ck_path, domain=DomainSpec(dataset="shop"), output=str(tmp / "o"), store=str(tmp)))
+
+    def no_featurizing(*args, **kwargs):
+        raise AssertionError("a served domain was featurized again")
+
+    monkeypatch.setattr(batch_module, "featurize", no_featurizing)
+    monkeypatch.setattr(batch_module, "cached_neighbour_lists", no_featurizing)
+    assert run_all(served) == [0, 1, 2, 3, 4]
+    out = read_output(served.output)
+    index = DomainIndex.load(store, "shop", 1, meta["generation"], ck)
+    users = sorted(set(df["user"]))
+    want = {r["user"]: [i["item"] for i in r["items"]] for r in index.recommend(users, 6, exclude_seen=True)}
+    got = out.groupby("user", sort=False)["item"].apply(list).to_dict()
+    assert got == want  # the batch ranks exactly as the served domain answers /recommend
+
+    # a new served version after planning: the blocks still to write refuse the changed data
+    again = BatchJob(**{**served.__dict__, "output": str(tmp / "served2")})
+    plan(again)
+    store.append("shop", pd.DataFrame({"user": ["new-user"] * 5, "item": df["item"].iloc[:5].tolist()}))
+    featurize_version(store, "shop", 2, meta["generation"], ck)
+    with pytest.raises(DataError, match="changed after the job was planned"):
+        BlockWriter(again)
+
+
+def test_neighbour_lists_are_computed_once_per_domain_and_settings(setup, tmp_path, monkeypatch):
+    import zsrec_ray.features.pairs as pairs_module
+
+    _, ck_path, domain = setup
+    ck = Checkpoint.load(ck_path)
+    data = load_domain(job(setup, "unused"))
+    calls = []
+    real = pairs_module.neighbour_lists
+    monkeypatch.setattr(pairs_module, "neighbour_lists", lambda g, c: calls.append(1) or real(g, c))
+    first = pairs_module.cached_neighbour_lists(data, ck.pairs, tmp_path)
+    second = pairs_module.cached_neighbour_lists(data, ck.pairs, tmp_path)
+    assert len(calls) == 1
+    for name in first:
+        assert (first[name] != second[name]).nnz == 0
+    other = ck.pairs.model_copy(update={"user_neighbors": ck.pairs.user_neighbors + 1})
+    pairs_module.cached_neighbour_lists(data, other, tmp_path)
+    assert len(calls) == 2  # other settings: other lists
+    for entry in tmp_path.glob("*/item_sim.npz"):
+        entry.write_bytes(b"truncated")
+    pairs_module.cached_neighbour_lists(data, ck.pairs, tmp_path)
+    assert len(calls) == 3  # a corrupt entry is computed again, not used

@@ -418,13 +418,14 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     from zsrec_ray.experiments.batch import BatchJob, plan
     from zsrec_ray.files import write_json
 
-    domain = as_domain(args.domain, args.columns)
+    domain = args.domain if args.store else as_domain(args.domain, args.columns)
     if args.columns and isinstance(domain, str):
-        raise ZsrecError(f"--columns applies to a file domain; {args.domain!r} is a dataset name")
+        raise ZsrecError(f"--columns applies to a file domain; {args.domain!r} is a "
+                         f"{'served domain' if args.store else 'dataset name'}")
     spec = domain if isinstance(domain, DomainSpec) else DomainSpec(dataset=domain)
     job = BatchJob(checkpoint=args.checkpoint, domain=spec, output=args.output, k=args.k,
                    exclude_seen=not args.include_seen, block_users=args.block_users, candidates=args.candidates or None,
-                   data_dir=args.data_dir, cache_dir=str(default_cache_dir()))
+                   data_dir=args.data_dir, cache_dir=str(default_cache_dir()), store=args.store)
     job = job.resolved()
     planned = plan(job, overwrite=args.overwrite)  # every check before Ray starts
     with ray_session(args.address):
@@ -457,6 +458,9 @@ def add_recommend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--block-users", type=int, default=2048, help="users per output block")
     p.add_argument("--actors", type=int, default=1, help="Ray Data actors, each holding the fitted domain")
     p.add_argument("--data-dir", help="datasets directory")
+    p.add_argument("--store", help="a Serve storage directory (storage_dir in serve_config.yaml): --domain then names "
+                                   "a domain registered there, ranked as served (its serving version, with its "
+                                   "stored features and neighbour lists: nothing is featurized again)")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray)")
     p.add_argument("--result", help="write the run's summary as JSON here")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

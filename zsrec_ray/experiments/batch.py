@@ -20,8 +20,10 @@ import pandas as pd
 from zsrec_ray.config import DEFAULT_CANDIDATES, DomainSpec
 from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.data.registry import load_interactions
-from zsrec_ray.errors import ConfigError
-from zsrec_ray.features.featurizer import caching_featurizer, interactions_hash
+from zsrec_ray.errors import ConfigError, DataError
+from zsrec_ray.features.featureset import FeatureSet, config_hash
+from zsrec_ray.features.featurizer import caching_featurizer, featurize, interactions_hash
+from zsrec_ray.features.pairs import cached_neighbour_lists, load_neighbours
 from zsrec_ray.files import absolute_uri, atomic_file, sha256_file
 from zsrec_ray.models.checkpoint import Checkpoint, checkpoint_path
 from zsrec_ray.models.pretrained import PretrainedRecommender
@@ -43,20 +45,43 @@ class BatchJob:
     candidates: int | None = DEFAULT_CANDIDATES
     data_dir: str | None = None
     cache_dir: str | None = None
+    store: str | None = None  # a Serve storage directory: ``domain`` names a domain served from it
 
     def resolved(self) -> "BatchJob":
         """The job with local paths made absolute (workers on other nodes or directories read them)."""
         return dataclasses.replace(self, output=absolute_uri(self.output), checkpoint=absolute_uri(str(checkpoint_path(self.checkpoint))),
                                    data_dir=absolute_uri(self.data_dir) if self.data_dir else None,
-                                   cache_dir=absolute_uri(self.cache_dir) if self.cache_dir else None)
+                                   cache_dir=absolute_uri(self.cache_dir) if self.cache_dir else None,
+                                   store=absolute_uri(self.store) if self.store else None)
 
     def part(self, block: int) -> Path:
         return Path(self.output) / f"part-{block:05d}.parquet"
 
 
 def load_domain(job: BatchJob) -> Interactions:
-    """The domain's interactions (all of them: nothing is held out in batch inference)."""
-    return load_interactions(job.domain, job.data_dir)
+    """The domain's interactions (all of them: nothing is held out in batch inference); for a
+    served domain, those of its serving version."""
+    return served_version(job)[0] if job.store else load_interactions(job.domain, job.data_dir)
+
+
+def served_version(job: BatchJob) -> tuple[Interactions, Path]:
+    """The serving version of the domain ``job.domain`` names in the Serve store ``job.store``:
+    its interactions and its features directory (node features and neighbour lists)."""
+    from zsrec_ray.serving.domains import DomainNotFound, DomainStore
+
+    name = str(job.domain.dataset)
+    if not (Path(job.store) / "domains").is_dir():
+        raise ConfigError(f"{job.store} is not a Serve storage directory (no domains/ in it)")
+    store = DomainStore(job.store)
+    try:
+        meta = store.meta(name)
+    except DomainNotFound:
+        raise ConfigError(f"no domain {name!r} is registered in {job.store}") from None
+    version, generation = meta.get("current_version"), meta.get("generation")
+    if version is None:
+        raise ConfigError(f"domain {name!r} in {job.store} has no ready version yet (status: {meta.get('status')})")
+    data = Interactions.from_frame(store.interactions(name, version, generation), name)
+    return data, store.features_dir(name, version, generation)
 
 
 def plan(job: BatchJob, overwrite: bool = False) -> tuple[dict, list[int]]:
@@ -110,13 +135,29 @@ class BlockWriter:
 
     def __init__(self, job: BatchJob):
         self.job = job
-        self.data = load_domain(job)
-        cache = Path(job.cache_dir).expanduser() if job.cache_dir else None
-        featurize_fn = caching_featurizer(cache / "features") if cache else None
         ck = Checkpoint.load(job.checkpoint)
-        kwargs = {"featurize_fn": featurize_fn} if featurize_fn else {}
-        self.model = PretrainedRecommender(ck, candidates=job.candidates, **kwargs).fit(self.data)
+        cache = Path(job.cache_dir).expanduser() if job.cache_dir else None
+        featurize_fn = caching_featurizer(cache / "features") if cache else featurize
+        features = neighbours = None
+        if job.store:  # a served domain: its stored features and lists, when made for this checkpoint's settings
+            self.data, fdir = served_version(job)
+            stored = FeatureSet.load(fdir)
+            if stored.config_hash == config_hash(ck.features):
+                features = stored
+            neighbours = load_neighbours(fdir, ck.pairs) if ck.pair_names else None
+        else:
+            self.data = load_domain(job)
+        if neighbours is None and cache and ck.pair_names:
+            neighbours = cached_neighbour_lists(self.data, ck.pairs, cache / "neighbours")
+        model = PretrainedRecommender(ck, candidates=job.candidates,
+                                      featurize_fn=featurize_fn if features is None else lambda g, c: features)
+        model.neighbours = neighbours
+        self.model = model.fit(self.data)
         self.seen = self.data.to_csr()
+        planned = _read_manifest(Path(job.output))
+        if planned is not None and planned.get("data_hash") != interactions_hash(self.data):
+            raise DataError(f"the interactions of {job.domain.dataset!r} changed after the job was planned "
+                            f"(e.g. a new served version); run it again")
 
     def write(self, block: int) -> int:
         """Write block ``block`` (atomically) and return its row count."""

@@ -78,7 +78,7 @@ def _concat(blocks: Blocks, n: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([b for _, b in blocks], axis=1), dtype=np.float32)
 
 
-def feature_cache_key(dataset: str, data_key: str, config: FeatureConfig) -> str:
+def feature_cache_key(dataset: str, data_key: str, config: FeatureConfig | dict) -> str:
     """Directory name for a domain's features: ``<dataset>-<data hash 8>-<config hash 16>``.
 
     ``data_key`` identifies the training interactions the features come from (callers pass

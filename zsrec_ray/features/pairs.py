@@ -290,6 +290,31 @@ def load_neighbours(directory: str | Path, config: PairConfig) -> dict[str, sp.c
     return out
 
 
+def cached_neighbour_lists(graph: Interactions, config: PairConfig, cache_dir: str | Path) -> dict[str, sp.csr_matrix]:
+    """:func:`neighbour_lists`, stored once per (interactions, settings) under ``cache_dir`` (keyed
+    like the feature cache: dataset, data hash, settings hash); processes asking for the same lists
+    wait on a lock file instead of computing them twice (e.g. the actors of a batch job)."""
+    from filelock import FileLock
+
+    from zsrec_ray.features.featurizer import feature_cache_key, interactions_hash
+    from zsrec_ray.files import atomic_dir
+
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    settings = {k: getattr(config, k) for k in NEIGHBOUR_SETTINGS}
+    key = feature_cache_key(graph.name, interactions_hash(graph), settings)
+    with FileLock(str(cache_dir / f".{key}.lock")):
+        try:
+            lists = load_neighbours(cache_dir / key, config)
+        except DataError:  # a corrupt entry is computed again
+            lists = None
+        if lists is None:
+            lists = neighbour_lists(graph, config)
+            with atomic_dir(cache_dir / key) as tmp:
+                save_neighbours(lists, config, tmp)
+        return lists
+
+
 class _SampledCosine:
     """The cosine of a block of users against a large catalogue, never held as full rows: the top
     items from the IVF index, and percentiles estimated against a fixed sample of items (the share
