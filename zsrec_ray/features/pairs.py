@@ -360,23 +360,27 @@ def _ranked(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, size: int, n: 
             skip: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each row's entries by value, highest first (ties by id), leaving out the ``skip`` keys
     (``row * n + col``, sorted): the first ``size`` of each row as (rows, cols, depth). ``rows``
-    is sorted (row-major entries); rows longer than ``size`` are cut at their ``size``-th largest
-    value (one partition each) before the sort."""
+    is sorted (row-major entries). A row longer than ``size`` plus its skipped keys is first cut
+    at that many largest values (one partition each; no skip can reach below the cut), so the
+    skip lookup and the sort see only the head of each row."""
     rows, cols = rows.astype(np.int64), cols.astype(np.int64)
-    if skip is not None and len(skip):
-        keep = ~_contains(skip, rows * n + cols)
-        rows, cols, vals = rows[keep], cols[keep], vals[keep]
     if not len(rows):
         return rows, cols, rows.copy()
     count = np.bincount(rows)
-    long = np.flatnonzero(count > size)
+    limit = np.full(len(count), size, dtype=np.int64)
+    if skip is not None and len(skip):
+        limit += np.bincount(skip // n, minlength=len(count))[:len(count)]
+    long = np.flatnonzero(count > limit)
     if len(long):
         start = np.concatenate([[0], np.cumsum(count)])
         floor = np.full(len(count), -np.inf)
         for r in long:
             seg = vals[start[r]:start[r + 1]]
-            floor[r] = np.partition(seg, len(seg) - size)[len(seg) - size]
+            floor[r] = np.partition(seg, len(seg) - limit[r])[len(seg) - limit[r]]
         keep = vals >= floor[rows]  # ties at the cut stay: the sort below breaks them by id
+        rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    if skip is not None and len(skip):
+        keep = ~_contains(skip, rows * n + cols)
         rows, cols, vals = rows[keep], cols[keep], vals[keep]
     order = np.lexsort((cols, -vals, rows))
     rows, cols = rows[order], cols[order]
@@ -484,35 +488,37 @@ def _sparse_pct_rel(m, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarra
     """Percentile and relative-to-max of CSR rows ``m`` at ``items`` (rows x candidates), as
     :func:`percentile_rank` / :func:`relative_to_max` give over all ``n`` columns: from the
     rows' non-zeros only (compared as integer millionths, what rounding to 6 decimals keeps),
-    the zeros tying at the bottom. No sort of the stored entries: each is placed among the sorted
-    candidate values of its row, and the counts below each candidate are summed from that."""
+    the zeros tying at the bottom. Two sorts of integer keys: (row, column) of the entries in
+    candidate columns, to find the candidates' values, and (row, value) of every non-zero, to count
+    the entries below them; each candidate is then one binary search."""
     m = m.tocsr()
-    m.sort_indices()
     b = m.shape[0]
     count = np.diff(m.indptr)
     rows = np.repeat(np.arange(b, dtype=np.int64), count)
     data = m.data
-    # the value of every (row, candidate): a search among the sorted row * n + column keys
-    key = rows * n + m.indices
+    ival = _key(data).astype(np.int64)
+    # the value of every (row, candidate): a search among the sorted row * n + column keys of the
+    # entries in a column that is some row's candidate (a bitmap over the columns picks them)
+    mark = np.zeros(n, dtype=bool)
+    mark[items[items >= 0]] = True
+    pick = np.flatnonzero(mark[m.indices])
+    key, order = torch.sort(torch.from_numpy(rows[pick] * n + m.indices[pick]))
+    key, order = key.numpy(), pick[order.numpy()]
     want = np.arange(b, dtype=np.int64)[:, None] * n + items
     at = np.minimum(np.searchsorted(key, want), max(len(key) - 1, 0))
     hit = key[at] == want if len(key) else np.zeros(items.shape, dtype=bool)
-    vals = np.where(hit, data[at] if len(data) else 0.0, 0.0)
-    # #smaller and #smaller-or-equal among the row's non-zeros, keys (row, value) as integers
-    ival = _key(data).astype(np.int64)
+    src = order[at] if len(order) else np.zeros(items.shape, dtype=np.int64)
+    vals = np.where(hit, data[src] if len(data) else 0.0, 0.0)
+    v = np.where(hit, ival[src] if len(ival) else 0, 0)
+    # #smaller and #smaller-or-equal among the row's non-zeros: searches among sorted (row, value) keys
     nz = ival != 0
     lo, hi = (min(int(ival[nz].min()), 0), max(int(ival[nz].max()), 0)) if nz.any() else (0, 0)
     span = hi - lo + 1
-    entries = rows[nz] * span + (ival[nz] - lo)
+    entries = torch.sort(torch.from_numpy(rows[nz] * span + (ival[nz] - lo))).values.numpy()
     before = np.concatenate([[0], np.cumsum(np.bincount(rows[nz], minlength=b))])  # non-zeros of earlier rows
-    v = np.where(hit, ival[at] if len(ival) else 0, 0)
     q = np.arange(b, dtype=np.int64)[:, None] * span + (v - lo)  # v = 0: the row's zero
-    ref = np.sort(q.ravel())
-    below = np.cumsum(np.bincount(np.searchsorted(ref, entries, side="right"), minlength=len(ref) + 1))
-    at_or_below = np.cumsum(np.bincount(np.searchsorted(ref, entries, side="left"), minlength=len(ref) + 1))
-    j = np.searchsorted(ref, q)
-    less = below[j] - before[:-1, None]  # non-zeros of the row under the candidate's value
-    leq = at_or_below[j] - before[:-1, None]
+    less = np.searchsorted(entries, q, side="left") - before[:-1, None]
+    leq = np.searchsorted(entries, q, side="right") - before[:-1, None]
     zeros = n - (before[1:] - before[:-1])[:, None]
     pct = (less + zeros * (v > 0) + leq + zeros * (v >= 0)) / (2.0 * n)
     top = np.zeros(b)

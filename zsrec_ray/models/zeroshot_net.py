@@ -73,8 +73,8 @@ class ZeroShotNet(nn.Module):
     def score_candidates(self, tu: torch.Tensor, ti: torch.Tensor, items: torch.Tensor,
                          pf: torch.Tensor | None) -> torch.Tensor:
         """Inference scores of each user's candidates: tu (B, d), ti (n, d), items (B, c) indices
-        into ti, pf (B, c, F) -> (B, c). The tower contexts are projected once per user and per
-        item, then gathered, not once per (user, candidate) row."""
+        into ti, pf (B, c, F) -> (B, c). The tower contexts are projected once per user, and once
+        per item or per candidate row, whichever is fewer."""
         b, c = items.shape
         flat = items.reshape(-1)
         if ti.shape[0] <= 8 * c:  # a small catalogue: every dot product, then a gather, is cheaper
@@ -85,7 +85,10 @@ class ZeroShotNet(nn.Module):
             z = self.pair_in(pf)
             if self.user_ctx is not None:
                 z += self.user_ctx(tu)[:, None, :]
-                z += self.item_ctx(ti).index_select(0, flat).reshape(b, c, -1)
+                if ti.shape[0] <= b * c:  # fewer items than candidate rows: project every item once
+                    z += self.item_ctx(ti).index_select(0, flat).reshape(b, c, -1)
+                else:  # a large catalogue: project only the candidates
+                    z += self.item_ctx(ti.index_select(0, flat)).reshape(b, c, -1)
             _, hidden, _, last = self.pair_out  # ReLU, Linear, ReLU, Linear
             z = hidden(z.relu_()).relu_()
             s += last(z).squeeze(-1)
