@@ -221,3 +221,22 @@ def test_dense_percentiles_match_the_full_ranks_at_tie_key_boundaries(dtype):
     got = _dense_pct(rows, items)
     for r, c in enumerate(counts):
         np.testing.assert_array_equal(got[r, :c].astype(np.float32), want[r, items[r, :c]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bucket_counts_below_equal_brute_force_counts(dtype):
+    from zsrec_ray.features.pairs import _count_below
+
+    rng = np.random.default_rng(7)
+    n = 1000
+    rows = rng.normal(size=(8, n)).astype(dtype)
+    rows[1, :900] = 0.0  # mostly zeros (a sparse score row handled densely)
+    rows[2] = 3.25  # a constant row
+    rows[3] = np.round(rows[3], 1)  # many ties
+    rows[4] = rng.exponential(size=n).astype(dtype) ** 6  # heavy-tailed: most values in a few buckets
+    rows[5, ::2] = np.nextafter(rows[5, 1::2], dtype(np.inf))  # neighbours one ulp apart
+    picks = np.take_along_axis(rows, rng.integers(0, n, (8, 60)), axis=1)
+    thresholds = np.concatenate([picks, np.nextafter(picks, dtype(np.inf)), np.nextafter(picks, dtype(-np.inf)),
+                                 np.full((8, 2), -1e9, dtype=dtype), np.full((8, 2), 1e9, dtype=dtype)], axis=1)
+    want = (rows[:, None, :] < thresholds[:, :, None]).sum(axis=2)
+    np.testing.assert_array_equal(_count_below(rows, thresholds.astype(dtype)), want)

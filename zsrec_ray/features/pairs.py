@@ -23,8 +23,8 @@ from zsrec_ray.features.ann import CosineIVF
 from zsrec_ray.features.neighbors import cosine_topk
 
 #: A dense percentile is found by counting (two compares per item over the row) for rows with up to
-#: ``COMPARE_BELOW + n_items // 1000`` items (at most COMPARE_MAX), by one sort of the row above
-#: that: where the two cost the same on the reference machine.
+#: ``COMPARE_BELOW + n_items // 1000`` items (at most COMPARE_MAX), by a bucket histogram of the row
+#: above that (:func:`_count_below`).
 COMPARE_BELOW = 8
 COMPARE_MAX = 32
 #: Sparse score rows with more than this fraction of cells stored are handled as dense rows.
@@ -328,12 +328,11 @@ class _SampledCosine:
 
     def pct(self, items: np.ndarray) -> np.ndarray:
         vals = (self.u[:, None, :] * self.items[torch.from_numpy(np.maximum(items, 0))]).sum(-1).double()
-        ref = (self.u @ self.items[self.sample].T).double()
-        srt = torch.sort(torch.round(ref * 1e6).long(), dim=1).values
-        keys = torch.round(vals * 1e6).long()
-        less = torch.searchsorted(srt, keys, side="left")
-        leq = torch.searchsorted(srt, keys, side="right")
-        return (less + leq).numpy() / (2.0 * len(self.sample))
+        ref = torch.round((self.u @ self.items[self.sample].T).double() * 1e6).numpy()  # integer keys, as floats
+        keys = torch.round(vals * 1e6).numpy()
+        below = _count_below(ref, np.concatenate([keys, keys + 1], axis=1))  # #smaller, #smaller-or-equal
+        m = keys.shape[1]
+        return (below[:, :m] + below[:, m:]) / (2.0 * len(self.sample))
 
 
 def _dense_if_full(m):
@@ -455,7 +454,7 @@ def _dense_pct(scores: np.ndarray, items: np.ndarray) -> np.ndarray:
     integer millionths (:func:`_key`): #smaller and #smaller-or-equal are counts of raw values
     below the first value of the candidate's key and of the next key, so the rows themselves are
     never converted. Rows with few items are counted (candidates x n compares, see
-    :data:`COMPARE_BELOW`), the others sorted once."""
+    :data:`COMPARE_BELOW`), the others by :func:`_count_below` (a histogram, no sort of the row)."""
     n = scores.shape[1]
     vals = np.take_along_axis(scores, np.maximum(items, 0), axis=1)
     key = _key(vals)
@@ -475,13 +474,56 @@ def _dense_pct(scores: np.ndarray, items: np.ndarray) -> np.ndarray:
                           + (row < hi[r, :c, None]).view(np.uint8).sum(axis=2, dtype=np.int64)) / (2.0 * n)
     many = np.flatnonzero(count > limit)
     if len(many):
-        # torch's sort, not numpy's: numpy's SIMD quicksort slows down several-fold on the many equal
-        # values (zeros) of item-kNN / user-kNN rows
-        srt = torch.sort(torch.from_numpy(scores[many] if len(many) < len(scores) else scores), dim=1).values
-        less = torch.searchsorted(srt, torch.from_numpy(np.ascontiguousarray(lo[many])), side="left")
-        leq = torch.searchsorted(srt, torch.from_numpy(np.ascontiguousarray(hi[many])), side="left")
-        pct[many] = (less + leq).numpy() / (2.0 * n)
+        rows = scores[many] if len(many) < len(scores) else scores
+        below = _count_below(rows, np.concatenate([lo[many], hi[many]], axis=1))
+        pct[many] = (below[:, :items.shape[1]] + below[:, items.shape[1]:]) / (2.0 * n)
     return pct
+
+
+def _count_below(rows: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """How many values of each row of ``rows`` (r x n) are below each of that row's
+    ``thresholds`` (r x m, same dtype), exactly, without sorting the rows: each row's range is cut
+    into equal buckets (about four values each), a histogram of the buckets gives the count of
+    every bucket below a threshold's, and only the values sharing a bucket with a threshold are
+    sorted and compared. The bucket is a monotone function of the value, so values in lower
+    buckets are lower. Returns (r x m) int64."""
+    r, n = rows.shape
+    buckets = int(np.clip(n // 4, 64, 16384))
+    low = rows.min(axis=1, keepdims=True)
+    width = rows.max(axis=1, keepdims=True) - low
+    scale = np.divide(buckets - 1, width, out=np.zeros_like(width), where=width > 0).astype(rows.dtype)
+
+    def bucket(x: np.ndarray) -> np.ndarray:
+        b = (x - low) * scale  # same arithmetic for values and thresholds: monotone in the value
+        return np.clip(b, 0, buckets - 1).astype(np.int64) + np.arange(r, dtype=np.int64)[:, None] * buckets
+
+    vb, tb = bucket(rows), bucket(thresholds)
+    hist = np.bincount(vb.ravel(), minlength=r * buckets)
+    under = np.cumsum(hist) - hist  # values in lower buckets (of the whole block)
+    first = np.arange(r, dtype=np.int64)[:, None] * n  # values of earlier rows
+    out = under[tb] - first
+    # values sharing a bucket with some threshold: sorted by (bucket, value), then one bisection
+    # per threshold within its bucket's run
+    mark = np.zeros(r * buckets, dtype=bool)
+    mark[tb.ravel()] = True
+    shared = np.flatnonzero(mark[vb.ravel()])
+    keys, vals = vb.ravel()[shared], rows.ravel()[shared]
+    order = np.lexsort((vals, keys))
+    keys, vals = keys[order], vals[order]
+    t = thresholds.ravel()
+    lo = np.searchsorted(keys, tb.ravel(), side="left")
+    hi = np.searchsorted(keys, tb.ravel(), side="right")
+    while True:  # lo: first position in the run whose value is not below the threshold
+        open_ = lo < hi
+        if not open_.any():
+            break
+        mid = (lo + hi) // 2
+        go = np.zeros(len(t), dtype=bool)
+        go[open_] = vals[mid[open_]] < t[open_]
+        lo = np.where(open_ & go, mid + 1, lo)
+        hi = np.where(open_ & ~go, mid, hi)
+    start = np.searchsorted(keys, tb.ravel(), side="left")
+    return out + (lo - start).reshape(r, -1)
 
 
 def _sparse_pct_rel(m, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
