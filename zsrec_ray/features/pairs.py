@@ -91,7 +91,7 @@ class PairFeaturizer:
         self.sample = self.cosine_index = None
         if config.cosine and self.n_items > config.percentile_sample:
             pick = np.random.default_rng(0).choice(self.n_items, config.percentile_sample, replace=False)
-            self.sample = torch.from_numpy(np.sort(pick))
+            self.sample = self.item_unit[torch.from_numpy(np.sort(pick))].contiguous()  # the sampled items' vectors
             self.cosine_index = CosineIVF(self.item_unit, probe=config.ann_probe)
 
     @property
@@ -321,6 +321,7 @@ class _SampledCosine:
     of the sample scoring below, ties counted half)."""
 
     def __init__(self, users_unit: torch.Tensor, item_unit: torch.Tensor, sample: torch.Tensor, index: CosineIVF):
+        """``sample``: the sampled items' unit vectors (s, d)."""
         self.u, self.items, self.sample, self.index = users_unit, item_unit, sample, index
 
     def top(self, size: int, exclude) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -328,7 +329,7 @@ class _SampledCosine:
 
     def pct(self, items: np.ndarray) -> np.ndarray:
         vals = (self.u[:, None, :] * self.items[torch.from_numpy(np.maximum(items, 0))]).sum(-1).double()
-        ref = torch.round((self.u @ self.items[self.sample].T).double() * 1e6).numpy()  # integer keys, as floats
+        ref = torch.round((self.u @ self.sample.T).double() * 1e6).numpy()  # integer keys, as floats
         keys = torch.round(vals * 1e6).numpy()
         below = _count_below(ref, np.concatenate([keys, keys + 1], axis=1))  # #smaller, #smaller-or-equal
         m = keys.shape[1]
