@@ -133,7 +133,8 @@ def main() -> None:
     lines = [f"### Scale: a synthetic {n_items:,}-item domain ({time.strftime('%Y-%m-%d %H:%M')}, {machine()}, "
              f"load average at start {load})", "",
              f"`python bench/scale.py --users {args.users} --items {args.items} --interactions {args.interactions} "
-             f"--candidates {args.candidates} --actors {args.actors}` ({n_users:,} users x {n_items:,} items, {n_rows:,} interactions; "
+             f"--candidates {args.candidates} --actors {args.actors}` ({n_users:,} users x {n_items:,} items, "
+             f"{n_rows:,} interactions; "
              "peak RSS of the whole process tree, Ray's processes included, up to the end of each step)", "",
              "| step | seconds | peak RSS so far (GiB) | notes |", "|---|---:|---:|---|"]
     for step, s, rss, note in rows:
