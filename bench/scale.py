@@ -56,7 +56,7 @@ def main() -> None:
     from zsrec_ray.experiments.batch import BatchJob
     from zsrec_ray.models.checkpoint import checkpoint_path
     from zsrec_ray.serving.app import ZsrecAPI, featurizer_name
-    from zsrec_ray.serving.domains import DomainStore
+    from zsrec_ray.serving.domains import DomainStore, serving_version_dir
 
     load = load_average()
     rows: list[tuple[str, float, float, str]] = []  # step, seconds, peak RSS GiB, note
@@ -120,7 +120,7 @@ def main() -> None:
                 # the served domain, as `zsrec recommend --store`: its stored features and lists
                 job = BatchJob(checkpoint=args.checkpoint, output=str(tmp / "recs"), k=args.k,
                                candidates=args.candidates, domain=DomainSpec(dataset="scale"),
-                               store=settings["storage_dir"]).resolved()
+                               served=str(serving_version_dir(settings["storage_dir"], "scale"))).resolved()
                 t0 = time.perf_counter()
                 summary = batch_recommend(job, actors=args.actors, cpus_per_actor=2.0 / args.actors)
                 rows.append((f"batch top-{args.k}, every user of the served domain (Ray Data, {args.actors} "

@@ -128,22 +128,22 @@ def test_a_killed_run_resumes_without_redoing_blocks_or_duplicating_rows(setup, 
 
 def test_a_served_domain_is_ranked_from_its_stored_features_as_served(setup, monkeypatch):
     import zsrec_ray.experiments.batch as batch_module
-    from zsrec_ray.serving.domains import DomainIndex, DomainStore, featurize_version
+    from zsrec_ray.serving.domains import DomainIndex, DomainStore, featurize_version, serving_version_dir
 
     tmp, ck_path, domain = setup
     ck = Checkpoint.load(ck_path)
     store = DomainStore(tmp / "serve")
     df = pd.read_csv(domain.path).rename(columns={"uid": "user", "iid": "item"}).astype(str)
     meta = store.create("shop", df)
-    served = BatchJob(checkpoint=ck_path, domain=DomainSpec(dataset="shop"), output=str(tmp / "served"), k=6,
-                      block_users=50, store=str(tmp / "serve"))
     with pytest.raises(ConfigError, match="no ready version"):
-        plan(served)
+        serving_version_dir(tmp / "serve", "shop")
     featurize_version(store, "shop", 1, meta["generation"], ck)
     with pytest.raises(ConfigError, match="no domain 'nope' is registered"):
-        plan(BatchJob(checkpoint=ck_path, domain=DomainSpec(dataset="nope"), output=str(tmp / "o"), store=str(tmp / "serve")))
+        serving_version_dir(tmp / "serve", "nope")
     with pytest.raises(ConfigError, match="not a Serve storage directory"):
-        plan(BatchJob(checkpoint=ck_path, domain=DomainSpec(dataset="shop"), output=str(tmp / "o"), store=str(tmp)))
+        serving_version_dir(tmp / "nowhere", "shop")
+    served = BatchJob(checkpoint=ck_path, domain=DomainSpec(dataset="shop"), output=str(tmp / "served"), k=6,
+                      block_users=50, served=str(serving_version_dir(tmp / "serve", "shop")))
 
     def no_featurizing(*args, **kwargs):
         raise AssertionError("a served domain was featurized again")
@@ -158,12 +158,12 @@ def test_a_served_domain_is_ranked_from_its_stored_features_as_served(setup, mon
     got = out.groupby("user", sort=False)["item"].apply(list).to_dict()
     assert got == want  # the batch ranks exactly as the served domain answers /recommend
 
-    # a new served version after planning: the blocks still to write refuse the changed data
+    # a newer served version replaces (and prunes) the one a planned job started from: a clear error
     again = BatchJob(**{**served.__dict__, "output": str(tmp / "served2")})
     plan(again)
     store.append("shop", pd.DataFrame({"user": ["new-user"] * 5, "item": df["item"].iloc[:5].tolist()}))
     featurize_version(store, "shop", 2, meta["generation"], ck)
-    with pytest.raises(DataError, match="changed after the job was planned"):
+    with pytest.raises(DataError, match="is gone .a newer version replaced it"):
         BlockWriter(again)
 
 
@@ -188,3 +188,17 @@ def test_neighbour_lists_are_computed_once_per_domain_and_settings(setup, tmp_pa
         entry.write_bytes(b"truncated")
     pairs_module.cached_neighbour_lists(data, ck.pairs, tmp_path)
     assert len(calls) == 3  # a corrupt entry is computed again, not used
+
+
+def test_recommend_cli_refuses_a_store_without_the_domain_before_any_work(setup, tmp_path, capsys):
+    from zsrec_ray.cli import main
+
+    _, ck, _ = setup
+    (tmp_path / "serve" / "domains").mkdir(parents=True)
+    assert main(["recommend", "--checkpoint", ck, "--store", str(tmp_path / "serve"), "--domain", "shop",
+                 "--output", str(tmp_path / "o")]) == 2
+    assert "no domain 'shop' is registered" in capsys.readouterr().err
+    assert main(["recommend", "--checkpoint", ck, "--store", str(tmp_path), "--domain", "shop",
+                 "--columns", "user=a,item=b", "--output", str(tmp_path / "o")]) == 2
+    assert "--columns applies to a file domain" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -417,6 +417,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     from zsrec_ray.distributed.runtime import ray_session
     from zsrec_ray.experiments.batch import BatchJob, plan
     from zsrec_ray.files import write_json
+    from zsrec_ray.serving.domains import serving_version_dir
 
     domain = args.domain if args.store else as_domain(args.domain, args.columns)
     if args.columns and isinstance(domain, str):
@@ -425,7 +426,8 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     spec = domain if isinstance(domain, DomainSpec) else DomainSpec(dataset=domain)
     job = BatchJob(checkpoint=args.checkpoint, domain=spec, output=args.output, k=args.k,
                    exclude_seen=not args.include_seen, block_users=args.block_users, candidates=args.candidates or None,
-                   data_dir=args.data_dir, cache_dir=str(default_cache_dir()), store=args.store)
+                   data_dir=args.data_dir, cache_dir=str(default_cache_dir()),
+                   served=str(serving_version_dir(args.store, args.domain)) if args.store else None)
     job = job.resolved()
     planned = plan(job, overwrite=args.overwrite)  # every check before Ray starts
     with ray_session(args.address):

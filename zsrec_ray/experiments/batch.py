@@ -45,14 +45,16 @@ class BatchJob:
     candidates: int | None = DEFAULT_CANDIDATES
     data_dir: str | None = None
     cache_dir: str | None = None
-    store: str | None = None  # a Serve storage directory: ``domain`` names a domain served from it
+    #: a served domain version's directory (``interactions.parquet`` and ``features/``, the layout
+    #: of ``serving.domains.DomainStore``): ranked from its stored features and neighbour lists
+    served: str | None = None
 
     def resolved(self) -> "BatchJob":
         """The job with local paths made absolute (workers on other nodes or directories read them)."""
         return dataclasses.replace(self, output=absolute_uri(self.output), checkpoint=absolute_uri(str(checkpoint_path(self.checkpoint))),
                                    data_dir=absolute_uri(self.data_dir) if self.data_dir else None,
                                    cache_dir=absolute_uri(self.cache_dir) if self.cache_dir else None,
-                                   store=absolute_uri(self.store) if self.store else None)
+                                   served=absolute_uri(self.served) if self.served else None)
 
     def part(self, block: int) -> Path:
         return Path(self.output) / f"part-{block:05d}.parquet"
@@ -60,28 +62,14 @@ class BatchJob:
 
 def load_domain(job: BatchJob) -> Interactions:
     """The domain's interactions (all of them: nothing is held out in batch inference); for a
-    served domain, those of its serving version."""
-    return served_version(job)[0] if job.store else load_interactions(job.domain, job.data_dir)
-
-
-def served_version(job: BatchJob) -> tuple[Interactions, Path]:
-    """The serving version of the domain ``job.domain`` names in the Serve store ``job.store``:
-    its interactions and its features directory (node features and neighbour lists)."""
-    from zsrec_ray.serving.domains import DomainNotFound, DomainStore
-
-    name = str(job.domain.dataset)
-    if not (Path(job.store) / "domains").is_dir():
-        raise ConfigError(f"{job.store} is not a Serve storage directory (no domains/ in it)")
-    store = DomainStore(job.store)
-    try:
-        meta = store.meta(name)
-    except DomainNotFound:
-        raise ConfigError(f"no domain {name!r} is registered in {job.store}") from None
-    version, generation = meta.get("current_version"), meta.get("generation")
-    if version is None:
-        raise ConfigError(f"domain {name!r} in {job.store} has no ready version yet (status: {meta.get('status')})")
-    data = Interactions.from_frame(store.interactions(name, version, generation), name)
-    return data, store.features_dir(name, version, generation)
+    served domain, those of the served version."""
+    if not job.served:
+        return load_interactions(job.domain, job.data_dir)
+    path = Path(job.served) / "interactions.parquet"
+    if not path.is_file():
+        raise DataError(f"the served version of {job.domain.dataset!r} the job started from is gone (a newer "
+                        "version replaced it); run the job again")
+    return Interactions.from_frame(pd.read_parquet(path), str(job.domain.dataset))
 
 
 def plan(job: BatchJob, overwrite: bool = False) -> tuple[dict, list[int]]:
@@ -139,14 +127,13 @@ class BlockWriter:
         cache = Path(job.cache_dir).expanduser() if job.cache_dir else None
         featurize_fn = caching_featurizer(cache / "features") if cache else featurize
         features = neighbours = None
-        if job.store:  # a served domain: its stored features and lists, when made for this checkpoint's settings
-            self.data, fdir = served_version(job)
+        self.data = load_domain(job)
+        if job.served:  # a served domain: its stored features and lists, when made for this checkpoint's settings
+            fdir = Path(job.served) / "features"
             stored = FeatureSet.load(fdir)
             if stored.config_hash == config_hash(ck.features):
                 features = stored
             neighbours = load_neighbours(fdir, ck.pairs) if ck.pair_names else None
-        else:
-            self.data = load_domain(job)
         if neighbours is None and cache and ck.pair_names:
             neighbours = cached_neighbour_lists(self.data, ck.pairs, cache / "neighbours")
         model = PretrainedRecommender(ck, candidates=job.candidates,
@@ -156,8 +143,8 @@ class BlockWriter:
         self.seen = self.data.to_csr()
         planned = _read_manifest(Path(job.output))
         if planned is not None and planned.get("data_hash") != interactions_hash(self.data):
-            raise DataError(f"the interactions of {job.domain.dataset!r} changed after the job was planned "
-                            f"(e.g. a new served version); run it again")
+            raise DataError(f"the interactions of {job.domain.dataset!r} changed after the job was planned; "
+                            "run it again")
 
     def write(self, block: int) -> int:
         """Write block ``block`` (atomically) and return its row count."""

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from zsrec_ray.data.interactions import Interactions
-from zsrec_ray.errors import DataError
+from zsrec_ray.errors import ConfigError, DataError
 from zsrec_ray.features.featureset import FeatureSet
 from zsrec_ray.features.featurizer import featurize
 from zsrec_ray.features.pairs import load_neighbours, neighbour_lists, save_neighbours
@@ -188,6 +188,22 @@ class DomainStore:
 
     def features_dir(self, name: str, version: int, generation: str | None) -> Path:
         return self.version_dir(name, version, generation) / "features"
+
+
+def serving_version_dir(storage_dir: str | Path, name: str) -> Path:
+    """The directory of the version domain ``name`` serves from ``storage_dir`` (a Serve
+    ``storage_dir``): its ``interactions.parquet`` and ``features/`` (what ``zsrec recommend
+    --store`` ranks from). A ConfigError names what is missing."""
+    if not (Path(storage_dir).expanduser() / "domains").is_dir():
+        raise ConfigError(f"{storage_dir} is not a Serve storage directory (no domains/ in it)")
+    store = DomainStore(storage_dir)
+    try:
+        meta = store.meta(name)
+    except DomainNotFound:
+        raise ConfigError(f"no domain {name!r} is registered in {storage_dir}") from None
+    if meta.get("current_version") is None:
+        raise ConfigError(f"domain {name!r} in {storage_dir} has no ready version yet (status: {meta.get('status')})")
+    return store.version_dir(name, meta["current_version"], meta.get("generation"))
 
 
 def featurize_version(store: DomainStore, name: str, version: int, generation: str | None,
