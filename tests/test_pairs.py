@@ -240,3 +240,28 @@ def test_bucket_counts_below_equal_brute_force_counts(dtype):
                                  np.full((8, 2), -1e9, dtype=dtype), np.full((8, 2), 1e9, dtype=dtype)], axis=1)
     want = (rows[:, None, :] < thresholds[:, :, None]).sum(axis=2)
     np.testing.assert_array_equal(_count_below(rows, thresholds.astype(dtype)), want)
+
+
+def test_sorted_rows_kept_across_calls_give_the_same_features():
+    x = planted_interactions(120, 60, 4, 15, seed=5)
+    ue, ie = spectral_embeddings(x, SpectralConfig(dim=8))
+    cfg = PairConfig(item_neighbors=10, user_neighbors=8)
+    plain = PairFeaturizer(x, cfg, ue, ie)
+    kept = PairFeaturizer(x, cfg, ue, ie)
+    kept.keep_sorted_rows(1 << 30)
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # new items of the same users every call, as pretraining's epochs
+        users = rng.choice(x.n_users, 200)
+        items = rng.integers(0, x.n_items, 200)
+        np.testing.assert_array_equal(kept.at(users, items).numpy(), plain.at(users, items).numpy())
+    assert kept._sorted and all(v is not None for v in kept._sorted.values())
+    sparse, cosine = plain._raw_rows(np.arange(x.n_users))
+    dense = {"cosine": cosine, **{k: v for k, v in sparse.items() if isinstance(v, np.ndarray)}}
+    assert set(kept._sorted) == set(dense)
+    for name, (store, have) in kept._sorted.items():  # what is kept: each seen user's row, sorted
+        assert have.any()
+        np.testing.assert_array_equal(store[have], np.sort(dense[name][have], axis=1))
+    small = PairFeaturizer(x, cfg, ue, ie)
+    small.keep_sorted_rows(100)  # nothing fits: rows are sorted per call, as without the memo
+    np.testing.assert_array_equal(small.at(users, items).numpy(), plain.at(users, items).numpy())
+    assert all(v is None for v in small._sorted.values())

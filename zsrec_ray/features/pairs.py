@@ -167,7 +167,7 @@ class PairFeaturizer:
         col = np.arange(len(users)) - np.repeat(np.cumsum(counts) - counts, counts)  # position within its user
         grid = np.full((len(uniq), int(counts.max())), -1, dtype=np.int64)
         grid[inv[order], col] = items[order]
-        feats = self._candidate_features(grid, *self._raw_rows(uniq))
+        feats = self._candidate_features(grid, *self._raw_rows(uniq), users=uniq)
         out[torch.from_numpy(order)] = feats[torch.from_numpy(inv[order]), torch.from_numpy(col)]
         return out
 
@@ -189,19 +189,49 @@ class PairFeaturizer:
                                           self.cosine_index)
         return sparse, (self.user_unit[torch.from_numpy(users)] @ self.item_unit.T).numpy()
 
-    def _candidate_features(self, items: np.ndarray, sparse: dict, cosine) -> torch.Tensor:
+    def keep_sorted_rows(self, budget_bytes: int) -> None:
+        """Remember every user's sorted dense score rows (what a dense percentile sorts) across
+        :meth:`at` calls, for each feature whose rows for all users fit in ``budget_bytes``:
+        pretraining asks each epoch about new items of the same users on an unchanged graph, so
+        each row is sorted once. Rows are stored as computed the first time; a cosine row computed
+        again in another block can differ in its last bit, which moves a percentile only when that
+        value sits within a float ulp of a 6-decimal tie boundary."""
+        self._sorted: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+        self._sorted_budget = int(budget_bytes)
+
+    def _presorted(self, name: str, users: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+        """``rows`` (those of ``users``) sorted, from the memo of :meth:`keep_sorted_rows` (None without it)."""
+        memo = getattr(self, "_sorted", None)
+        if memo is None or users is None:
+            return None
+        if name not in memo:
+            fits = self.n_users * rows.shape[1] * rows.itemsize <= self._sorted_budget
+            memo[name] = (np.empty((self.n_users, rows.shape[1]), rows.dtype),
+                          np.zeros(self.n_users, dtype=bool)) if fits else None
+        if memo[name] is None:
+            return None
+        store, have = memo[name]
+        miss = np.flatnonzero(~have[users])
+        if len(miss):
+            store[users[miss]] = torch.sort(torch.from_numpy(rows[miss]), dim=1).values.numpy()
+            have[users[miss]] = True
+        return store[users]
+
+    def _candidate_features(self, items: np.ndarray, sparse: dict, cosine,
+                            users: np.ndarray | None = None) -> torch.Tensor:
         valid = np.maximum(items, 0)
         cols: list[np.ndarray] = []
         if isinstance(cosine, _SampledCosine):
             cols.append(cosine.pct(items))
         elif cosine is not None:
-            cols.append(_dense_pct(cosine, items))
+            cols.append(_dense_pct(cosine, items, self._presorted("cosine", users, cosine)))
         for name in ("itemknn", "userknn"):
             if name in sparse and isinstance(sparse[name], np.ndarray):
                 rows = sparse[name]
                 top = rows.max(axis=1, keepdims=True)
                 vals = np.take_along_axis(rows, valid, axis=1)
-                cols += [_dense_pct(rows, items), np.divide(vals, top, out=np.zeros(items.shape), where=top > 0)]
+                cols += [_dense_pct(rows, items, self._presorted(name, users, rows)),
+                         np.divide(vals, top, out=np.zeros(items.shape), where=top > 0)]
             elif name in sparse:
                 cols += list(_sparse_pct_rel(sparse[name], valid, self.n_items))
         if self.config.popularity:
@@ -449,17 +479,23 @@ def _first_with_key(keys: np.ndarray, dtype: np.dtype) -> np.ndarray:
     raise AssertionError("tie-key boundary search did not converge")
 
 
-def _dense_pct(scores: np.ndarray, items: np.ndarray) -> np.ndarray:
+def _dense_pct(scores: np.ndarray, items: np.ndarray, presorted: np.ndarray | None = None) -> np.ndarray:
     """Mid-rank percentile, as :func:`percentile_rank` gives over each full row of ``scores``
     (rows x n), at ``items`` (rows x candidates, -1 padding last). Scores tie when equal in
     integer millionths (:func:`_key`): #smaller and #smaller-or-equal are counts of raw values
     below the first value of the candidate's key and of the next key, so the rows themselves are
     never converted. Rows with few items are counted (candidates x n compares, see
-    :data:`COMPARE_BELOW`), the others sorted once."""
+    :data:`COMPARE_BELOW`), the others sorted once; with ``presorted`` (``scores`` sorted along
+    rows), every row is one binary search per candidate."""
     n = scores.shape[1]
     vals = np.take_along_axis(scores, np.maximum(items, 0), axis=1)
     key = _key(vals)
     lo, hi = _first_with_key(key, scores.dtype), _first_with_key(key + 1, scores.dtype)
+    if presorted is not None:
+        srt = torch.from_numpy(presorted)
+        less = torch.searchsorted(srt, torch.from_numpy(lo), side="left")
+        leq = torch.searchsorted(srt, torch.from_numpy(hi), side="left")
+        return np.where(items >= 0, (less + leq).numpy() / (2.0 * n), 0.0)
     count = (items >= 0).sum(axis=1)
     pct = np.zeros(items.shape)
     limit = min(COMPARE_BELOW + n // 1000, COMPARE_MAX)

@@ -33,6 +33,10 @@ from zsrec_ray.training.sampling import NegativeSampler
 
 log = logging.getLogger(__name__)
 
+#: Per source and dense pair feature, the most memory the feature graph's sorted score rows may
+#: hold across epochs (all users' rows, or none: larger catalogues sort their rows every epoch).
+SORTED_ROWS_BYTES = 512 * 2**20
+
 
 @dataclass
 class SourceDomain:
@@ -66,6 +70,8 @@ def prepare_source(split: Split, features: FeatureConfig, pairs: PairConfig | No
     say(f"features, {graph_frac:.0%} feature graph")
     graph_edges, heldout = feature_graph(train, graph_frac, seed)
     graph = DomainFeatures.build(graph_edges, features, pairs, featurize_fn)
+    if graph.pairs is not None:  # every epoch asks about the same users' rows: sort each once
+        graph.pairs.keep_sorted_rows(SORTED_ROWS_BYTES)
     return SourceDomain(train.name, split, graph, full, heldout.user, heldout.item)
 
 
