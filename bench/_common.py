@@ -93,3 +93,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def target_splits(targets: str):
+    """Each of the comma-separated ``targets`` (dataset names or files) as its split under the
+    default config, loaded one at a time."""
+    from zsrec_ray.config import ZeroShotConfig, as_domain
+    from zsrec_ray.data.registry import load_domains
+
+    cfg = ZeroShotConfig()
+    for target in targets.split(","):
+        domain = as_domain(target)
+        yield load_domains(cfg, [domain])[cfg.domain_spec(domain).dataset]

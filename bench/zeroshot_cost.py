@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from _common import load_average, machine, report
+from _common import load_average, machine, report, target_splits
 
 
 def main() -> None:
@@ -25,8 +25,6 @@ def main() -> None:
                     help="skip the every-item reference row (slow on large catalogues)")
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
-    from zsrec_ray.config import ZeroShotConfig, as_domain
-    from zsrec_ray.data.registry import load_domains
     from zsrec_ray.models import ItemKNN, MostPop
     from zsrec_ray.models.checkpoint import Checkpoint
     from zsrec_ray.models.pretrained import PretrainedRecommender
@@ -34,12 +32,9 @@ def main() -> None:
 
     load = load_average()
     ck = Checkpoint.load(args.checkpoint)
-    cfg = ZeroShotConfig()
     rows = []
     warm = True
-    for target in args.targets.split(","):
-        domain = as_domain(target)
-        split = load_domains(cfg, [domain])[cfg.domain_spec(domain).dataset]
+    for split in target_splits(args.targets):
         if warm:
             PretrainedRecommender(ck).fit(split.known())
             warm = False

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from _common import load_average, machine, report
+from _common import load_average, machine, report, target_splits
 
 
 def main() -> None:
@@ -30,8 +30,6 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from zsrec_ray.config import ZeroShotConfig, as_domain
-    from zsrec_ray.data.registry import load_domains
     from zsrec_ray.features.featurizer import featurize
     from zsrec_ray.features.neighbors import cosine_topk
     from zsrec_ray.features.pairs import _unit_rows
@@ -41,12 +39,9 @@ def main() -> None:
 
     load = load_average()
     ck = Checkpoint.load(args.checkpoint)
-    cfg = ZeroShotConfig()
     rows = []
     warm = True
-    for target in args.targets.split(","):
-        domain = as_domain(target)
-        split = load_domains(cfg, [domain])[cfg.domain_spec(domain).dataset]
+    for split in target_splits(args.targets):
         train = split.known()
         x = train.to_csr().astype(np.float64)
         users = np.unique(split.test.user)
