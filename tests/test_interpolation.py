@@ -30,3 +30,27 @@ def test_alpha_chosen_on_validation_prefers_the_informative_model(planted_split)
     rep = interpolation_report(knn.score, lambda u: noise[u], planted_split, "noise")
     assert rep["interpolated_test"]["ndcg@20"] > rep["base_test"]["ndcg@20"]
     assert rep["interpolated_test"]["rel_ndcg@20"] > 0
+
+
+def test_one_pass_equals_evaluating_every_mix_and_scores_each_user_once(planted_split):
+    knn = ItemKNN(k=30).fit(planted_split.train)
+    pop = MostPop().fit(planted_split.train)
+    calls = {"knn": 0, "pop": 0}
+
+    def counted(name, fn):
+        def score(users):
+            calls[name] += len(users)
+            return fn(users)
+        return score
+
+    alpha, curve = choose_alpha(counted("knn", knn.score), counted("pop", pop.score), planted_split)
+    n_valid = int((np.diff(planted_split.valid.to_csr().indptr) > 0).sum())
+    assert calls == {"knn": n_valid, "pop": n_valid}  # once per validation user, not once per alpha
+    for a, got in curve.items():
+        assert got == evaluate(interpolated(knn.score, pop.score, a), planted_split, "valid", ks=(20,))["ndcg@20"]
+    rep = interpolation_report(knn.score, pop.score, planted_split, "pop")
+    assert rep["interpolated_test"]["ndcg@20"] == evaluate(interpolated(knn.score, pop.score, alpha),
+                                                           planted_split, "test")["ndcg@20"]
+    assert rep["pretrained_test"] == pytest.approx(evaluate(knn.score, planted_split, "test").metrics)
+    raw = evaluate(interpolated(knn.score, pop.score, 0.5, normalise=False), planted_split, "test")
+    assert rep["raw_half_test"]["ndcg@20"] == raw["ndcg@20"]

@@ -109,17 +109,44 @@ def test_validation_candidates_are_computed_once_and_rank_as_without_the_memo():
     assert len(src.candidate_memo) == n_first + 1
 
 
-def test_rank_shares_partition_the_users_and_balance_their_rows():
-    from zsrec_ray.training.pretrain import rank_share
+def test_rank_owners_partition_the_users_and_balance_their_rows():
+    from zsrec_ray.training.pretrain import rank_owners
 
     rng = np.random.default_rng(0)
-    users = np.sort(rng.choice(1000, 301, replace=False))
-    rows = rng.zipf(1.8, len(users)).clip(max=500)  # heavy-tailed, as real histories
-    shares = [rank_share(users, rows, r, 2) for r in range(2)]
-    assert np.array_equal(np.sort(np.concatenate(shares)), users)  # every user exactly once
-    assert abs(len(shares[0]) - len(shares[1])) <= 1
-    load = [rows[np.searchsorted(users, s)].sum() for s in shares]
+    rows = rng.zipf(1.8, 301).clip(max=500)  # heavy-tailed, as real histories
+    owner = rank_owners(rows, 2)
+    assert set(owner.tolist()) == {0, 1}  # every user has exactly one owner
+    assert abs((owner == 0).sum() - (owner == 1).sum()) <= 1
+    load = [rows[owner == r].sum() for r in range(2)]
     naive = [rows[r::2].sum() for r in range(2)]
     assert abs(load[0] - load[1]) <= rows.max()  # within one user's rows
     assert abs(load[0] - load[1]) <= abs(naive[0] - naive[1])
-    assert np.array_equal(rank_share(users, rows, 0, 1), users)
+    assert np.array_equal(rank_owners(rows, 2), owner)  # fixed: a user stays on its rank every epoch
+    assert not rank_owners(rows, 1).any()
+
+
+def test_ranks_train_on_disjoint_owned_users_every_epoch(monkeypatch):
+    """Two ranks split every epoch's users, and no user moves between ranks across epochs."""
+    from zsrec_ray.training import pretrain as pt
+
+    sources, _ = splits()
+    prepared = [prepare_source(s, FEAT, PAIRS, CFG.graph_frac) for s in sources]
+    budget = CFG.model_copy(update={"users_per_epoch": 30})
+    seen: dict[int, list[np.ndarray]] = {0: [], 1: []}
+    real = pt.epoch_triples
+    for rank in (0, 1):
+        monkeypatch.setattr(pt, "epoch_triples", lambda src, smp, wp, users, _r=rank:
+                            seen[_r].append(np.asarray(users).copy()) or real(src, smp, wp, users))
+        t = Pretrainer(prepared, FEAT, PAIRS, budget, rank=rank, world=2)
+        t.train_epoch()
+        t.train_epoch()
+    n = len(prepared)
+    rng = np.random.default_rng(budget.seed)  # the users every rank draws, epoch after epoch
+    for k in range(2 * n):  # per (epoch, source): together the ranks take each drawn user once
+        assert not np.intersect1d(seen[0][k], seen[1][k]).size
+        epoch_users = pt.epoch_users(prepared[k % n], budget.users_per_epoch, rng)
+        assert np.array_equal(np.sort(np.concatenate([seen[0][k], seen[1][k]])), epoch_users)
+    for s in range(n):  # across epochs, no user of a source moves between ranks
+        mine = [np.concatenate(seen[r][s::n]) for r in (0, 1)]
+        assert not np.intersect1d(mine[0], mine[1]).size
+    assert all(len(seen[r][0]) for r in (0, 1))

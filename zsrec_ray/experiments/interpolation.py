@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from zsrec_ray.data.splits import Split
-from zsrec_ray.ranking.evaluator import ScoreFn, evaluate
+from zsrec_ray.ranking.evaluator import ScoreFn, rank_metrics_many, split_masks
 
 ALPHAS = tuple(round(a, 1) for a in np.linspace(0, 1, 11))
 
@@ -39,24 +39,45 @@ def _tensor(x) -> torch.Tensor:
     return x.float() if isinstance(x, torch.Tensor) else torch.from_numpy(np.array(x, dtype=np.float32))
 
 
+def _mixes(pretrained: ScoreFn, base: ScoreFn, alphas: Iterable[float], raw_half: bool = False):
+    """Per batch of users, both models' scores once, then every mix: ``(alpha, scores)`` as
+    :func:`interpolated` gives them (and ``("raw_half", ...)``, the unnormalised 0.5 mix)."""
+    def variants(users: np.ndarray):
+        a, b = _tensor(pretrained(users)), _tensor(base(users))
+        za = zb = None
+        for alpha in alphas:
+            if alpha in (0.0, 1.0):
+                yield float(alpha), (a if alpha == 1.0 else b)
+                continue
+            if za is None:
+                za, zb = zscore_rows(a), zscore_rows(b)
+            yield float(alpha), alpha * za + (1 - alpha) * zb
+        if raw_half:
+            yield "raw_half", 0.5 * a + 0.5 * b
+    return variants
+
+
 def choose_alpha(pretrained: ScoreFn, base: ScoreFn, split: Split, alphas: Iterable[float] = ALPHAS,
                  metric: str = "ndcg@20") -> tuple[float, dict[float, float]]:
-    """The alpha with the best validation ``metric`` (z-normalised scores); ties go to the smaller alpha."""
+    """The alpha with the best validation ``metric`` (z-normalised scores); ties go to the smaller
+    alpha. Each model scores the validation users once, whatever the number of alphas."""
     k = int(metric.split("@")[1])
-    curve = {float(a): evaluate(interpolated(pretrained, base, a), split, "valid", ks=(k,))[metric] for a in alphas}
+    res = rank_metrics_many(_mixes(pretrained, base, [float(a) for a in alphas]), *split_masks(split, "valid"),
+                            ks=(k,))
+    curve = {a: r[metric] for a, r in res.items()}
     best = max(curve, key=lambda a: (curve[a], -a))
     return best, curve
 
 
 def interpolation_report(pretrained: ScoreFn, base: ScoreFn, split: Split, base_name: str,
                          ks: Iterable[int] = (10, 20)) -> dict:
-    """Test metrics of the base, the pretrained model, the validation-chosen mix and the raw 0.5 mix."""
+    """Test metrics of the base, the pretrained model, the validation-chosen mix and the raw 0.5 mix
+    (one test pass: each model scores every test user once)."""
     alpha, curve = choose_alpha(pretrained, base, split)
-    ev = lambda fn: evaluate(fn, split, "test", ks=ks).metrics  # noqa: E731
-    base_m = ev(base)
-    mixed = ev(interpolated(pretrained, base, alpha))
-    raw_half = ev(interpolated(pretrained, base, 0.5, normalise=False))
+    res = rank_metrics_many(_mixes(pretrained, base, sorted({0.0, 1.0, alpha}), raw_half=True),
+                            *split_masks(split, "test"), ks=ks)
+    base_m, mixed, raw_half = res[0.0].metrics, res[alpha].metrics, res["raw_half"].metrics
     rel = lambda m: {f"rel_{k}": (m[k] - base_m[k]) / base_m[k] if base_m[k] else float("nan") for k in m}  # noqa: E731
     return {"base": base_name, "alpha": alpha, "valid_curve": curve, "base_test": base_m,
-            "pretrained_test": ev(pretrained), "interpolated_test": {**mixed, **rel(mixed)},
+            "pretrained_test": res[1.0].metrics, "interpolated_test": {**mixed, **rel(mixed)},
             "raw_half_test": {**raw_half, **rel(raw_half)}}

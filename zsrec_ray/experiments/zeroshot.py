@@ -63,7 +63,8 @@ def evaluate_pretrained(cfg: ZeroShotConfig, ck: Checkpoint, split: Split, label
     res = evaluate(model, split, "test", ks=cfg.evaluation.ks, batch_size=cfg.evaluation.batch_size)
     if keep is not None:
         keep.append(model)
-    return {"model": label, **res.metrics, "users": res.n_users, "wall_s": time.perf_counter() - t0}
+    return {"model": label, **res.metrics, "users": res.n_users, "wall_s": time.perf_counter() - t0,
+            **{k: round(v, 4) for k, v in model.timings.items()}}
 
 
 def baseline_row(cfg: ZeroShotConfig, split: Split, name: str, progress: bool = False) -> dict:

@@ -6,7 +6,8 @@ the batch jobs and the Serve replicas all score and rank through :class:`Pretrai
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -39,14 +40,18 @@ class DomainFeatures:
 
     features: FeatureSet
     pairs: PairFeaturizer | None
+    #: seconds spent building: ``node_features_s`` (featurizer or its cache), ``neighbours_s`` (pair featurizer)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def build(cls, graph: Interactions, features: FeatureConfig, pairs: PairConfig | None,
               featurize_fn: Featurizer = featurize, neighbours: dict | None = None) -> "DomainFeatures":
         """``neighbours``: precomputed pair-feature neighbour lists (:func:`~zsrec_ray.features.pairs.neighbour_lists`)."""
+        t0 = time.perf_counter()
         fs = featurize_fn(graph, features)
+        t1 = time.perf_counter()
         pf = PairFeaturizer(graph, pairs, fs.user_emb, fs.item_emb, neighbours) if pairs is not None else None
-        return cls(fs, pf)
+        return cls(fs, pf, {"node_features_s": t1 - t0, "neighbours_s": time.perf_counter() - t1})
 
     def user_x(self) -> torch.Tensor:
         return torch.from_numpy(self.features.user)
@@ -67,6 +72,10 @@ class PretrainedRecommender(Recommender):
     only those (with exact pair features), and items outside the candidates follow, by
     popularity. Without it, or when ``candidates`` is half the catalogue or more, every item is
     scored (the reference).
+
+    ``timings`` adds up where the time goes: ``node_features_s`` and ``neighbours_s`` (``fit``),
+    ``pair_features_s`` (candidates and their pair features, or every item's) and ``network_s``
+    (the towers, the pair scorer and, two-stage, the top-k).
     """
 
     name = "pretrained"
@@ -80,6 +89,7 @@ class PretrainedRecommender(Recommender):
         self.candidates = candidates
         self.neighbours: dict | None = None  # precomputed pair-feature neighbour lists, used by fit
         self.candidate_memo: dict | None = None
+        self.timings: dict[str, float] = {}
 
     @classmethod
     def on_domain(cls, net: ZeroShotNet, domain: DomainFeatures, train: Interactions,
@@ -91,7 +101,7 @@ class PretrainedRecommender(Recommender):
         self = cls.__new__(cls)
         Recommender.__init__(self)
         self.checkpoint, self.net, self.featurize_fn, self.candidates = None, net, None, candidates
-        self.neighbours, self.candidate_memo = None, candidate_memo
+        self.neighbours, self.candidate_memo, self.timings = None, candidate_memo, {}
         self._attach(domain, train)
         return self
 
@@ -115,9 +125,16 @@ class PretrainedRecommender(Recommender):
 
     def _attach(self, domain: DomainFeatures, train: Interactions) -> None:
         self.domain_ = domain
+        t0 = time.perf_counter()
         with torch.no_grad():
             self.towers_ = self.net.towers(domain.user_x(), domain.item_x())
         self.train_ = train
+        self.timings = {**domain.seconds, "pair_features_s": 0.0, "network_s": time.perf_counter() - t0}
+
+    def _add_time(self, name: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[name] = self.timings.get(name, 0.0) + now - since
+        return now
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         tu_all, ti = self.towers_
@@ -126,8 +143,11 @@ class PretrainedRecommender(Recommender):
         with torch.no_grad():
             for s in range(0, len(users), chunk):
                 b = users[s:s + chunk]
+                t = time.perf_counter()
                 pf = self.domain_.pairs(b) if self.net.n_pair else None
+                t = self._add_time("pair_features_s", t)
                 out[s:s + chunk] = self.net.score_all(tu_all[torch.from_numpy(b)], ti, pf).numpy()
+                self._add_time("network_s", t)
         return out
 
     def recommend(self, users: np.ndarray, k: int,
@@ -148,7 +168,9 @@ class PretrainedRecommender(Recommender):
 
     def _two_stage(self, users: np.ndarray, k: int, size: int,
                    exclude: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray]:
+        t = time.perf_counter()
         items, pf = self._candidates(users, size, exclude)
+        t = self._add_time("pair_features_s", t)
         tu_all, ti = self.towers_
         b, c = items.shape
         with torch.no_grad():
@@ -158,6 +180,7 @@ class PretrainedRecommender(Recommender):
         top = torch.topk(scores, min(k, c), dim=1, sorted=True)
         idx = np.take_along_axis(items, top.indices.numpy(), axis=1)
         val = top.values.numpy().astype(np.float32)
+        self._add_time("network_s", t)
         short = np.flatnonzero(~np.isfinite(val).all(axis=1)) if k <= c else np.arange(b)
         if not len(short):
             return idx, val

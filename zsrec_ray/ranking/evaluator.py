@@ -74,27 +74,65 @@ def rank_metrics(model: "Ranker | ScoreFn", exclude: sp.csr_matrix, target: sp.c
     candidates = np.arange(target.shape[0]) if users is None else np.asarray(users, dtype=np.int64)
     evaluated = candidates[n_target[candidates] > 0]
     n_skipped = len(candidates) - len(evaluated)
-    per_user = {f"{m}@{k}": np.zeros(len(evaluated)) for k in ks for m in ("recall", "ndcg")}
-    kmax = max(ks)
+    per_user = _empty_per_user(ks, len(evaluated))
     for start in range(0, len(evaluated), batch_size):
         batch = evaluated[start:start + batch_size]
-        idx, _ = ranker.recommend(batch, kmax, exclude[batch])
-        hits = np.take_along_axis(target[batch].toarray() > 0, np.asarray(idx), axis=1)
-        n_rel = n_target[batch]
-        for k in ks:
-            per_user[f"recall@{k}"][start:start + len(batch)] = recall_at_k(hits, n_rel, k)
-            per_user[f"ndcg@{k}"][start:start + len(batch)] = ndcg_at_k(hits, n_rel, k)
+        idx, _ = ranker.recommend(batch, max(ks), exclude[batch])
+        _fill(per_user, start, idx, target[batch], n_target[batch], ks)
+    return _result(per_user, len(evaluated), n_skipped, keep_per_user)
+
+
+def rank_metrics_many(variants: Callable[[np.ndarray], Iterable[tuple[str, "np.ndarray | torch.Tensor"]]],
+                      exclude: sp.csr_matrix, target: sp.csr_matrix, *, ks: Iterable[int] = (10, 20),
+                      batch_size: int = 1024) -> dict[str, EvalResult]:
+    """:func:`rank_metrics` of several score variants over the same users in one pass:
+    ``variants(users)`` yields (name, scores of ``users`` x all items) pairs, e.g. blends of two
+    models' scores computed once per batch, each then ranked by the masked top-k."""
+    ks = sorted(set(int(k) for k in ks))
+    target, exclude = sp.csr_matrix(target), sp.csr_matrix(exclude)
+    n_target = np.diff(target.indptr)
+    evaluated = np.flatnonzero(n_target > 0)
+    per_user: dict[str, dict[str, np.ndarray]] = {}
+    for start in range(0, len(evaluated), batch_size):
+        batch = evaluated[start:start + batch_size]
+        for name, scores in variants(batch):
+            top = masked_topk(scores, exclude[batch], max(ks))
+            _fill(per_user.setdefault(name, _empty_per_user(ks, len(evaluated))), start, top.indices.numpy(),
+                  target[batch], n_target[batch], ks)
+    skipped = target.shape[0] - len(evaluated)
+    return {name: _result(pu, len(evaluated), skipped, False) for name, pu in per_user.items()}
+
+
+def _empty_per_user(ks: list[int], n: int) -> dict[str, np.ndarray]:
+    return {f"{m}@{k}": np.zeros(n) for k in ks for m in ("recall", "ndcg")}
+
+
+def _fill(per_user: dict[str, np.ndarray], start: int, idx, target: sp.csr_matrix, n_rel: np.ndarray,
+          ks: list[int]) -> None:
+    hits = np.take_along_axis(target.toarray() > 0, np.asarray(idx), axis=1)
+    for k in ks:
+        per_user[f"recall@{k}"][start:start + len(n_rel)] = recall_at_k(hits, n_rel, k)
+        per_user[f"ndcg@{k}"][start:start + len(n_rel)] = ndcg_at_k(hits, n_rel, k)
+
+
+def _result(per_user: dict[str, np.ndarray], n: int, skipped: int, keep: bool) -> EvalResult:
     metrics = {name: float(v.mean()) if len(v) else 0.0 for name, v in per_user.items()}
-    return EvalResult(metrics, len(evaluated), int(n_skipped), per_user if keep_per_user else {})
+    return EvalResult(metrics, n, int(skipped), per_user if keep else {})
 
 
 def evaluate(model: "Ranker | ScoreFn", split: Split, part: str = "test", *, ks: Iterable[int] = (10, 20),
              batch_size: int = 1024, keep_per_user: bool = False) -> EvalResult:
     """Evaluate on ``split.valid`` or ``split.test``; masks train (+fold-in) items, and valid items for test."""
+    exclude, target = split_masks(split, part)
+    return rank_metrics(model, exclude, target, ks=ks, batch_size=batch_size, keep_per_user=keep_per_user)
+
+
+def split_masks(split: Split, part: str) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(items to mask, items to find) of ``split``'s ``part``: train (+fold-in) items are masked,
+    and valid items too for test."""
     if part not in ("valid", "test"):
         raise ValueError(f"part must be 'valid' or 'test', got {part!r}")
     exclude = split.known().to_csr()
     if part == "test":
         exclude = (exclude + split.valid.to_csr()).tocsr()
-    target = (split.test if part == "test" else split.valid).to_csr()
-    return rank_metrics(model, exclude, target, ks=ks, batch_size=batch_size, keep_per_user=keep_per_user)
+    return exclude, (split.test if part == "test" else split.valid).to_csr()

@@ -108,16 +108,20 @@ def epoch_users(src: SourceDomain, max_users: int, rng: np.random.Generator) -> 
     return users
 
 
-def rank_share(users: np.ndarray, weights: np.ndarray, rank: int, world: int) -> np.ndarray:
-    """This rank's share of ``users`` (sorted), balanced by ``weights`` (e.g. each user's rows):
+def rank_owners(weights: np.ndarray, world: int) -> np.ndarray:
+    """The rank that owns each user (index = user), balanced by ``weights`` (each user's rows):
     users by weight, heaviest first, dealt to the ranks in snake order (0, 1, ..., w-1, w-1, ..., 0),
-    so every rank gets about as many users and rows, and no rank waits on another's features."""
+    so every rank owns about as many users and rows. Owners are fixed for the whole run, so a
+    rank's per-user memos (sorted score rows) hold only its own users and no row is computed on
+    two ranks; an epoch's sampled users go to their owners, balanced in expectation."""
+    weights = np.asarray(weights)
     if world == 1:
-        return users
-    order = np.argsort(-np.asarray(weights), kind="stable")
-    cycle = np.arange(len(users)) % (2 * world)
-    owner = np.where(cycle < world, cycle, 2 * world - 1 - cycle)
-    return np.sort(users[order[owner == rank]])
+        return np.zeros(len(weights), dtype=np.int64)
+    order = np.argsort(-weights, kind="stable")
+    cycle = np.arange(len(weights)) % (2 * world)
+    owner = np.empty(len(weights), dtype=np.int64)
+    owner[order] = np.where(cycle < world, cycle, 2 * world - 1 - cycle)
+    return owner
 
 
 def epoch_triples(src: SourceDomain, sampler: NegativeSampler, with_pairs: bool,
@@ -185,8 +189,8 @@ def _identity_allreduce(values: np.ndarray, op: str) -> np.ndarray:
 class Pretrainer:
     """Pooled BPR pretraining, one epoch at a time, resumable, and shardable over data-parallel ranks.
 
-    Every rank draws the same epoch users (shared seed) and trains on its share of them
-    (:func:`rank_share`, balanced by rows); ``wrap`` turns the network into its data-parallel form (e.g. DDP) and ``allreduce``
+    Every rank draws the same epoch users (shared seed) and trains on those it owns
+    (:func:`rank_owners`, fixed and balanced by rows); ``wrap`` turns the network into its data-parallel form (e.g. DDP) and ``allreduce``
     (``(values, "sum" | "max") -> values``) combines numbers across ranks. With one rank it is the
     plain single-process loop.
     """
@@ -212,9 +216,13 @@ class Pretrainer:
         self.model = wrap(self.net) if wrap is not None else self.net
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.rng = np.random.default_rng(cfg.seed)  # shared by all ranks: same epoch users
+        # batch order: each rank shuffles its own triples, so it must not draw from the shared stream
+        # (one rank's draws would desynchronise the next epoch's users); one rank uses the one stream
+        self.batch_rng = self.rng if world == 1 else np.random.default_rng([cfg.seed, 1 + rank])
         self.samplers = [NegativeSampler(s.split.train.to_csr(), np.random.default_rng(cfg.seed + k + 1000 * rank))
                          for k, s in enumerate(sources)]
         self.xs = [(s.graph.user_x(), s.graph.item_x()) for s in sources]
+        self.owners = [rank_owners(np.bincount(s.pos_user, minlength=s.split.n_users), world) for s in sources]
         self.valid_users = [validation_users(s, cfg.valid_users, cfg.seed)[rank::world] for s in sources]
         self.n_valid = [len(validation_users(s, cfg.valid_users, cfg.seed)) for s in sources]
         self.report = TrainReport()
@@ -234,13 +242,12 @@ class Pretrainer:
     def train_epoch(self) -> tuple[float, int]:
         """One pass over this rank's triples; returns (summed loss, triples) over all ranks.
         ``self.timings`` gets the seconds spent on pair features and on forward-backward."""
-        cfg, rng = self.cfg, self.rng
+        cfg, rng = self.cfg, self.batch_rng
         t0 = time.perf_counter()
         triples = []
-        for src, sampler in zip(self.sources, self.samplers):
-            users = epoch_users(src, cfg.users_per_epoch, rng)
-            users = rank_share(users, np.bincount(src.pos_user, minlength=src.split.n_users)[users], self.rank,
-                               self.world)
+        for src, sampler, owner in zip(self.sources, self.samplers, self.owners):
+            users = epoch_users(src, cfg.users_per_epoch, self.rng)
+            users = users[owner[users] == self.rank]
             triples.append(epoch_triples(src, sampler, self.with_pairs, users))
         t1 = time.perf_counter()
         local_bs = max(1, cfg.batch_size // self.world)
@@ -325,7 +332,7 @@ class Pretrainer:
         return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "best": self.stopper.best_state,
                 "bad": self.stopper.bad, "report": self.report.to_dict(), "rng": self.rng.bit_generator.state,
                 "samplers": [sm.rng.bit_generator.state for sm in self.samplers],
-                "train_seconds": self.train_seconds, "elapsed": self.elapsed}
+                "batch_rng": self.batch_rng.bit_generator.state, "train_seconds": self.train_seconds, "elapsed": self.elapsed}
 
     def load_state_dict(self, state: dict) -> None:
         self.net.load_state_dict(state["net"])
@@ -335,6 +342,8 @@ class Pretrainer:
         self.rng.bit_generator.state = state["rng"]
         for sm, st in zip(self.samplers, state["samplers"]):
             sm.rng.bit_generator.state = st
+        if self.batch_rng is not self.rng and "batch_rng" in state:
+            self.batch_rng.bit_generator.state = state["batch_rng"]
         self.train_seconds, self.elapsed = state["train_seconds"], state["elapsed"]
 
 
