@@ -58,7 +58,7 @@ def pipeline(dataset: str, features) -> tuple[float, float, dict]:
     from zsrec_ray.distributed.featurize import featurize_domains
 
     with tempfile.TemporaryDirectory() as store, PeakRSS() as mem:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         try:
             t0 = time.perf_counter()
             rows = featurize_domains([DomainSpec(dataset=dataset)], features, store, graph_frac=1.0,

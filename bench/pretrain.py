@@ -40,7 +40,7 @@ def main() -> None:
             "sources": sources, "pretrain": {"epochs": args.epochs, "patience": args.epochs,
                                              "users_per_epoch": args.users_per_epoch, "valid_users": 500},
             "ray": {"store": f"{tmp}/store", "storage_path": f"{tmp}/runs"}})
-        ray.init(num_cpus=2, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, log_to_driver=False)
         try:
             featurize_domains([DomainSpec(dataset=s) for s in sources], cfg.features, cfg.ray.store, 0.8)
             store = FeatureStore(cfg.ray.store)

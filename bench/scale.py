@@ -74,7 +74,7 @@ def main() -> None:
                      f"{n_users:,} users x {n_items:,} items, {n_rows:,} interactions"))
         print(rows[-1], flush=True)
 
-        ray.init(num_cpus=2, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, log_to_driver=False)
         port = free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         base = f"http://127.0.0.1:{port}"

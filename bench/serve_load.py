@@ -154,7 +154,7 @@ def main() -> None:
     users = sorted({r["user"] for r in rows})
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "token").write_text(TOKEN)
-        ray.init(num_cpus=2, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, log_to_driver=False)
         port = free_port()
         logging = {"enable_access_log": False} if args.no_access_log else None
         serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config=logging)

@@ -1,9 +1,12 @@
 """Run by tests/test_multinode.py in its own process: a two-node Ray cluster on this machine
 (``ray.cluster_utils.Cluster``, one CPU per node) featurizes two domains into one store path and
-runs batch inference with one actor per node, both writing to one output path. Prints a JSON
-summary on its last line. Usage: python tests/multinode_run.py WORKDIR CHECKPOINT DATA_DIR"""
+runs batch inference with one actor per node, both writing to one output path; meanwhile a
+command given no Ray address starts a Ray of its own instead of joining this cluster (which
+registers itself as the machine's latest). Prints a JSON summary on its last line. Usage: python tests/multinode_run.py WORKDIR CHECKPOINT DATA_DIR"""
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,12 +35,25 @@ def main(work: Path, checkpoint: str, data_dir: str) -> dict:
                        block_users=300, data_dir=data_dir)
         res = batch_recommend(job, actors=2, cpus_per_actor=1.0)
         out = read_output(work / "recs")
-        return {"nodes": nodes, "featurized": [r["status"] for r in rows], "stored": stored,
+        alone = subprocess.run([sys.executable, "-c", EMBEDDED], capture_output=True, text=True, timeout=600,
+                               env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+        return {"cluster": cluster.address, "embedded": (alone.stdout.strip().splitlines() or [alone.stderr[-2000:]])[-1],
+                "nodes": nodes, "featurized": [r["status"] for r in rows], "stored": stored,
                 "batch_nodes": res["nodes"], "blocks": res["blocks"], "written": res["written"], "rows": len(out),
                 "users": res["users"], "duplicates": int(out.duplicated(["user", "rank"]).sum())}
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+#: What a zsrec command given no address does: start Ray through ensure_ray; prints its GCS address.
+EMBEDDED = """
+import ray
+from zsrec_ray.distributed.runtime import ensure_ray
+assert ensure_ray()
+print(ray.get_runtime_context().gcs_address)
+ray.shutdown()
+"""
 
 
 if __name__ == "__main__":

@@ -27,3 +27,5 @@ def test_two_nodes_featurize_into_one_store_and_share_batch_inference(tmp_path, 
     # one actor per node (each node has one CPU): both wrote blocks into the one output path
     assert res["batch_nodes"] == 2 and res["written"] == res["blocks"] == 7
     assert res["rows"] == res["users"] * 10 and res["duplicates"] == 0
+    # a command with no address started its own Ray, not joined the running cluster (and died with it)
+    assert res["embedded"].count(":") == 1 and res["embedded"] != res["cluster"], res

@@ -17,7 +17,8 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, **kwargs
     """Initialise Ray once. Returns True when this call started it (the caller should shut it down).
 
     ``address`` (or ``$RAY_ADDRESS``, set by ``ray job submit``) connects to a cluster; otherwise
-    a local Ray is started in-process with ``num_cpus`` (default: all cores) and no dashboard.
+    a new local Ray is started in-process with ``num_cpus`` (default: all cores) and no dashboard,
+    even when other Ray clusters run on the machine.
     """
     if ray.is_initialized():
         return False
@@ -29,8 +30,10 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, **kwargs
         ray.init(address=address, **kwargs)
         log.info("connected to Ray cluster at %s", address)
     else:
+        # "local": a new instance of our own. Without an address Ray would join the latest cluster
+        # another process started on this machine (`ray start`), and die with it.
         kwargs.setdefault("include_dashboard", False)
-        ray.init(num_cpus=num_cpus, **kwargs)
+        ray.init(address="local", num_cpus=num_cpus, **kwargs)
         log.info("started embedded local Ray with %s CPUs", ray.cluster_resources().get("CPU"))
     return True
 
