@@ -283,7 +283,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         **domain_flags(args), "data_dir": args.data_dir, "cache_dir": args.cache_dir,
         "compare": args.compare or None, "output": args.output, "finetune.epochs": args.epochs,
         "finetune.train_frac": args.train_frac, "finetune.bases": args.bases or None,
-        "ray.num_workers": args.num_workers, **seed})
+        "finetune.item_sim": args.item_sim or None, "ray.num_workers": args.num_workers, **seed})
     if cfg.ray.num_workers > 1:  # Ray Train workers (features through the store)
         from zsrec_ray.distributed.runtime import ray_session
         from zsrec_ray.distributed.train import ray_finetune
@@ -536,7 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("finetune", help="fine-tune a pretrained checkpoint on the target's training split",
                        description="Start from --load (a checkpoint file or a shipped model), train on the target's "
                                    "own training split with the pretraining loop (early stopping on its validation "
-                                   "split, the pretrained weights as epoch 0), and report it beside the same "
+                                   "split, the pretrained weights as epoch 0), with the item-item weights behind the "
+                                   "pair features picked first on that validation split among --item-sim "
+                                   "(cosine as pretrained, or the target's own RP3beta or EASE weights), and report it beside the same "
                                    "checkpoint zero-shot, the --compare models fitted on the same interactions and "
                                    "the fine-tuned model interpolated with each of --bases. --train-frac keeps a "
                                    "random share of the training interactions (few-shot), for every model alike. "
@@ -550,6 +552,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-frac", type=float, help="few-shot: share of the training interactions kept (default 1)")
     p.add_argument("--compare", type=_csv, help="in-domain models fitted on the same interactions")
     p.add_argument("--bases", type=_csv, help="in-domain models to interpolate the fine-tuned one with")
+    p.add_argument("--item-sim", type=_csv, help="item-item weights to pick from on validation: any of cosine, "
+                                                 "rp3beta, ease (default all three; their hyperparameters are what "
+                                                 "model.rp3beta / model.ease pick in-domain)")
     p.add_argument("--seed", type=int, help="split and fine-tuning seed")
     p.add_argument("--checkpoint", help="save the fine-tuned checkpoint here")
     p.add_argument("--num-workers", type=int, help="Ray Train workers; above 1 fine-tunes with Ray Train "

@@ -204,6 +204,15 @@ class PairConfig(_Strict):
     itemknn: bool = Field(True, description="item-item cosine neighbours' score against the user's history")
     userknn: bool = Field(True, description="the item's support among the user's nearest users")
     popularity: bool = Field(True, description="item popularity percentile within the domain")
+    item_sim: Literal["cosine", "rp3beta", "ease"] = Field(
+        "cosine", description="the item-item weights behind the itemknn_* features: cosine (what pretraining uses), "
+                              "RP3beta's popularity-penalised random walk (rp3_alpha, rp3_beta) or EASE's closed form "
+                              "(ease_l2; a dense solve, so at most ease_max_items items); each keeps item_neighbors "
+                              "per item. `zsrec finetune` picks it on the target's validation split")
+    rp3_alpha: float = Field(0.5, gt=0, description="item_sim=rp3beta: power of the walk's transition probabilities")
+    rp3_beta: float = Field(0.25, ge=0, description="item_sim=rp3beta: power of the landing item's popularity divided out")
+    ease_l2: float = Field(500.0, gt=0, description="item_sim=ease: L2 strength of the solve")
+    ease_max_items: int = Field(30_000, ge=1, description="item_sim=ease: largest catalogue solved (n^2 floats)")
     item_neighbors: int = Field(100, ge=1, description="neighbours kept per item")
     user_neighbors: int = Field(50, ge=1, description="neighbours kept per user")
     max_cooccurrence: int = Field(1_000_000_000, ge=1,
@@ -349,6 +358,12 @@ class FinetuneConfig(_Strict):
                                                            "the BPR positives (as in pretraining)")
     train_frac: float = Field(1.0, gt=0, le=1, description="few-shot: keep this random share of the target's "
                                                            "training interactions (baselines get the same)")
+    item_sim: list[Literal["cosine", "rp3beta", "ease"]] = Field(
+        default_factory=lambda: ["cosine", "rp3beta", "ease"], min_length=1,
+        description="item-item weights tried behind the itemknn_* pair features (pairs.item_sim), the best on the "
+                    "target's validation split kept for fine-tuning; rp3beta's alpha/beta and ease's L2 are what "
+                    "those models pick on validation when fitted in-domain (model.rp3beta, model.ease); ease is "
+                    "skipped above model.ease.max_items")
     bases: list[str] = Field(default_factory=lambda: ["lightgcn", "ease"],
                              description="in-domain models the fine-tuned one is interpolated with")
     seed: int = 0

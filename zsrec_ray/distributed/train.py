@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zsrec_ray.config import Domain, PretrainConfig, ZeroShotConfig, domain_from_json
+from zsrec_ray.config import Domain, PairConfig, PretrainConfig, ZeroShotConfig, domain_from_json
 from zsrec_ray.data.registry import domain_split
 from zsrec_ray.data.splits import subsample_train
 from zsrec_ray.features.store import FeatureStore
@@ -58,6 +58,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     ft = loop_config.get("finetune")
     init = Checkpoint.load(ft["init"]) if ft else None
     features, pair_cfg = (init.features, init.pairs) if init else (cfg.features, cfg.pairs)
+    if ft and "pairs" in ft:  # fine-tuning with the item-item weights picked on the target
+        pair_cfg = PairConfig.model_validate_json(ft["pairs"])
     budget = PretrainConfig.model_validate_json(ft["budget"]) if ft else cfg.pretrain
     pairs = pair_cfg if budget.model == "pair" else None
     splits = [domain_split(cfg, domain_from_json(s)) for s in loop_config["sources"]]
@@ -216,7 +218,7 @@ def ray_finetune(cfg: ZeroShotConfig, load: str, target: Domain):
     def train(ck: Checkpoint, split, budget: PretrainConfig, progress: bool) -> tuple[Checkpoint, dict]:
         init = str(checkpoint_path(load).resolve())
         spec = {"init": init, "budget": budget.model_dump_json(), "train_frac": cfg.finetune.train_frac,
-                "seed": cfg.finetune.seed}
+                "seed": cfg.finetune.seed, "pairs": ck.pairs.model_dump_json()}  # the picked item_sim
         key = json.dumps({"ck": sha256_file(init), **spec, "target": cfg.domain_spec(target).model_dump(),
                           "workers": r.num_workers}, sort_keys=True)
         name = "finetune-" + hashlib.sha256(key.encode()).hexdigest()[:10]

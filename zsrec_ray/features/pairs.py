@@ -278,14 +278,34 @@ def neighbour_lists(graph: Interactions, config: PairConfig) -> dict[str, sp.csr
     x = graph.to_csr()
     out = {}
     if config.itemknn:
-        out["item_sim"] = cosine_topk(x, config.item_neighbors, max_pairs=config.max_cooccurrence)
+        out["item_sim"] = item_neighbours(x, config)
     if config.userknn:
         out["user_sim"] = cosine_topk(x.T, config.user_neighbors, max_pairs=config.max_cooccurrence).T.tocsr()
     return out
 
 
-#: The pair settings a set of neighbour lists depends on.
+def item_neighbours(x: sp.csr_matrix, config: PairConfig) -> sp.csr_matrix:
+    """The item-item weights of ``config.item_sim`` (items x items, a user's scores are
+    ``x_u @ weights``), ``config.item_neighbors`` per item, as float32 CSR."""
+    k = config.item_neighbors
+    if config.item_sim == "rp3beta":
+        from zsrec_ray.models.rp3beta import rp3beta_weights
+        return rp3beta_weights(x, config.rp3_alpha, config.rp3_beta, k)
+    if config.item_sim == "ease":
+        from zsrec_ray.models.ease import ease_neighbours
+        return ease_neighbours(x, config.ease_l2, k, config.ease_max_items)
+    return cosine_topk(x, k, max_pairs=config.max_cooccurrence)
+
+
+#: The pair settings a set of neighbour lists depends on (:func:`neighbour_settings`).
 NEIGHBOUR_SETTINGS = ("itemknn", "userknn", "item_neighbors", "user_neighbors", "max_cooccurrence")
+#: ... and, per ``item_sim`` other than cosine, the settings of its weights.
+ITEM_SIM_SETTINGS = {"cosine": (), "rp3beta": ("item_sim", "rp3_alpha", "rp3_beta"), "ease": ("item_sim", "ease_l2")}
+
+
+def neighbour_settings(config: PairConfig) -> dict:
+    """The settings that determine :func:`neighbour_lists` (cosine lists keep the keys they always had)."""
+    return {k: getattr(config, k) for k in NEIGHBOUR_SETTINGS + ITEM_SIM_SETTINGS[config.item_sim]}
 
 
 def save_neighbours(lists: dict[str, sp.csr_matrix], config: PairConfig, directory: str | Path) -> None:
@@ -294,7 +314,7 @@ def save_neighbours(lists: dict[str, sp.csr_matrix], config: PairConfig, directo
     for name, m in lists.items():
         sp.save_npz(Path(directory) / f"{name}.npz", m.tocsr())
     (Path(directory) / "neighbours.json").write_text(
-        json.dumps({k: getattr(config, k) for k in NEIGHBOUR_SETTINGS}, sort_keys=True))
+        json.dumps(neighbour_settings(config), sort_keys=True))
 
 
 def load_neighbours(directory: str | Path, config: PairConfig) -> dict[str, sp.csr_matrix] | None:
@@ -307,7 +327,7 @@ def load_neighbours(directory: str | Path, config: PairConfig) -> dict[str, sp.c
         return None
     except ValueError:
         raise DataError(f"neighbour list settings are corrupt: {meta}") from None
-    if saved != {k: getattr(config, k) for k in NEIGHBOUR_SETTINGS}:
+    if saved != neighbour_settings(config):
         return None
     out = {}
     for name in ("item_sim", "user_sim"):
@@ -331,7 +351,7 @@ def cached_neighbour_lists(graph: Interactions, config: PairConfig, cache_dir: s
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    settings = {k: getattr(config, k) for k in NEIGHBOUR_SETTINGS}
+    settings = neighbour_settings(config)
     key = feature_cache_key(graph.name, interactions_hash(graph), settings)
     with FileLock(str(cache_dir / f".{key}.lock")):
         try:
