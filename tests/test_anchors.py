@@ -7,7 +7,7 @@ from conftest import planted_interactions
 from zsrec_ray.data.splits import random_split
 from zsrec_ray.errors import DataError
 from zsrec_ray.models import EASE, RP3beta
-from zsrec_ray.models.rp3beta import rp3beta_weights
+from zsrec_ray.features.item_weights import rp3beta_weights
 
 
 @pytest.fixture(scope="module")

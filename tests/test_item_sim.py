@@ -14,7 +14,7 @@ from zsrec_ray.features.featurizer import featurize
 from zsrec_ray.features.neighbors import cosine_topk
 from zsrec_ray.features.pairs import (NEIGHBOUR_SETTINGS, PairFeaturizer, item_neighbours, load_neighbours,
                                       neighbour_lists, neighbour_settings, relative_to_max, save_neighbours)
-from zsrec_ray.models.rp3beta import rp3beta_weights
+from zsrec_ray.features.item_weights import rp3beta_weights
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from zsrec_ray.config import PairConfig
 from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.errors import ConfigError, DataError
 from zsrec_ray.features.ann import CosineIVF
+from zsrec_ray.features.item_weights import ease_neighbours, rp3beta_weights
 from zsrec_ray.features.neighbors import cosine_topk
 
 #: A dense percentile is found by counting (two compares per item over the row) for rows with up to
@@ -289,10 +290,8 @@ def item_neighbours(x: sp.csr_matrix, config: PairConfig) -> sp.csr_matrix:
     ``x_u @ weights``), ``config.item_neighbors`` per item, as float32 CSR."""
     k = config.item_neighbors
     if config.item_sim == "rp3beta":
-        from zsrec_ray.models.rp3beta import rp3beta_weights
         return rp3beta_weights(x, config.rp3_alpha, config.rp3_beta, k)
     if config.item_sim == "ease":
-        from zsrec_ray.models.ease import ease_neighbours
         return ease_neighbours(x, config.ease_l2, k, config.ease_max_items)
     return cosine_topk(x, k, max_pairs=config.max_cooccurrence)
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from zsrec_ray.data.interactions import Interactions
 from zsrec_ray.errors import DataError
+from zsrec_ray.features.item_weights import ease_weights
 from zsrec_ray.models.base import Recommender
 from zsrec_ray.ranking.evaluator import rank_metrics
 
@@ -44,7 +44,7 @@ class EASE(Recommender):
         history, best, worse = [], None, 0
         t0 = time.perf_counter()
         for l2 in candidates:
-            self.weights_ = _ease_weights(gram, l2)
+            self.weights_ = ease_weights(gram, l2)
             if len(candidates) == 1:
                 best = (float("nan"), l2, self.weights_)
                 break
@@ -64,37 +64,3 @@ class EASE(Recommender):
     def _score(self, users: np.ndarray) -> np.ndarray:
         x = self.train_.to_csr()[users].astype(np.float32)
         return np.asarray(x @ self.weights_.numpy(), dtype=np.float32)
-
-
-def _ease_weights(gram: torch.Tensor, l2: float) -> torch.Tensor:
-    """``B`` for one L2 strength: a Cholesky inverse of the regularised Gram matrix (float32)."""
-    g = gram.clone()
-    g.diagonal().add_(l2)
-    chol = torch.linalg.cholesky(g)
-    del g
-    # the inverse is symmetric and LAPACK returns it column-major: its transpose is the same matrix,
-    # row-major, so scoring (sparse rows @ B) reads it in place instead of copying n^2 floats per block
-    b = torch.cholesky_inverse(chol).T
-    del chol
-    b.div_(-b.diagonal().clone()[None, :])  # in place: n^2 floats per copy matter at 20k+ items
-    b.diagonal().zero_()
-    return b
-
-
-def ease_neighbours(x: sp.spmatrix, l2: float, k: int, max_items: int = 30_000) -> sp.csr_matrix:
-    """EASE's weights as neighbour lists (items x items, column ``j`` = target item): column ``j``
-    keeps the ``k`` history items with the largest positive weight towards ``j``."""
-    x = sp.csr_matrix(x, dtype=np.float32)
-    n = x.shape[1]
-    if n > max_items:
-        raise DataError(f"ease neighbour lists: {n} items exceed ease_max_items={max_items} (a dense {n}x{n} "
-                        "solve); use another item_sim or raise ease_max_items")
-    x.data[:] = 1.0
-    b = _ease_weights(torch.from_numpy((x.T @ x).toarray()), l2)
-    k = min(k, max(n - 1, 1))
-    top = torch.topk(b, k, dim=0)  # (k, n): row r holds each column's r-th strongest weight
-    del b
-    val, rows = top.values.numpy(), top.indices.numpy()
-    keep = val > 0
-    cols = np.broadcast_to(np.arange(n)[None, :], rows.shape)
-    return sp.csr_matrix((val[keep], (rows[keep], cols[keep])), shape=(n, n), dtype=np.float32)

@@ -17,11 +17,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from zsrec_ray.data.interactions import Interactions
+from zsrec_ray.features.item_weights import neighbour_matrix, rp3beta_neighbours
 from zsrec_ray.models.base import Recommender
 from zsrec_ray.ranking.evaluator import rank_metrics
 
-#: Cells of one dense block of walk probabilities (bounds the memory of a fit).
-BLOCK_CELLS = 20_000_000
 
 
 class RP3beta(Recommender):
@@ -84,56 +83,3 @@ class RP3beta(Recommender):
 
 def _middle(values: tuple) -> float | int:
     return values[(len(values) - 1) // 2]
-
-
-def rp3beta_neighbours(x: sp.csr_matrix, alpha: float, betas: list[float], kmax: int,
-                       block_cells: int = BLOCK_CELLS) -> dict[float, tuple[np.ndarray, np.ndarray]]:
-    """For one ``alpha`` and each beta: every item's ``kmax`` strongest neighbours ``j != i`` by
-    ``walk(i -> j) / pop_j^beta`` (walk probabilities raised to ``alpha``), as (items x kmax)
-    index and value arrays sorted strongest first."""
-    n = x.shape[1]
-    x = sp.csr_matrix(x, dtype=np.float32)
-    x.data[:] = 1.0
-    user_deg = np.asarray(x.sum(axis=1)).ravel()
-    pop = np.asarray(x.sum(axis=0)).ravel()
-    p_ui = (sp.diags(_inv_pow(user_deg, alpha)) @ x).tocsc()       # user -> item, ^alpha
-    p_iu = (sp.diags(_inv_pow(pop, alpha)) @ x.T.tocsr()).tocsr()  # item -> user, ^alpha
-    penalty = {b: _inv_pow(pop, b) for b in betas}
-    kmax = min(kmax, max(n - 1, 1))
-    parts: dict[float, list] = {b: [] for b in betas}
-    block = max(1, min(n, block_cells // max(n, 1)))
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        walk = (p_iu[start:stop] @ p_ui).toarray()
-        walk[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        for b in betas:
-            w = walk * penalty[b][None, :]
-            top = np.argpartition(-w, kmax - 1, axis=1)[:, :kmax] if kmax < n else \
-                np.broadcast_to(np.arange(n), (stop - start, n)).copy()
-            val = np.take_along_axis(w, top, axis=1)
-            order = np.argsort(-val, axis=1, kind="stable")
-            parts[b].append((np.take_along_axis(top, order, axis=1).astype(np.int32),
-                             np.take_along_axis(val, order, axis=1)))
-    return {b: (np.concatenate([t for t, _ in p]), np.concatenate([v for _, v in p])) for b, p in parts.items()}
-
-
-def neighbour_matrix(top: np.ndarray, val: np.ndarray, k: int) -> sp.csr_matrix:
-    """Item x item weights keeping each row's ``k`` first (strongest) neighbours of ``top``/``val``."""
-    n = top.shape[0]
-    t, v = top[:, :k], val[:, :k]
-    keep = v > 0
-    rows = np.broadcast_to(np.arange(n)[:, None], t.shape)[keep]
-    return sp.csr_matrix((v[keep], (rows, t[keep])), shape=(n, n), dtype=np.float32)
-
-
-def rp3beta_weights(x: sp.csr_matrix, alpha: float, beta: float, k: int,
-                    block_cells: int = BLOCK_CELLS) -> sp.csr_matrix:
-    """Item x item RP3beta weights: row ``i`` keeps its ``k`` strongest neighbours."""
-    return neighbour_matrix(*rp3beta_neighbours(x, alpha, [beta], k, block_cells)[beta], k)
-
-
-def _inv_pow(values: np.ndarray, power: float) -> np.ndarray:
-    out = np.zeros(len(values), dtype=np.float32)
-    ok = values > 0
-    out[ok] = values[ok].astype(np.float64) ** -power
-    return out
