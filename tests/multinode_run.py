@@ -2,7 +2,8 @@
 (``ray.cluster_utils.Cluster``, one CPU per node) featurizes two domains into one store path and
 runs batch inference with one actor per node, both writing to one output path; meanwhile a
 command given no Ray address starts a Ray of its own instead of joining this cluster (which
-registers itself as the machine's latest). Prints a JSON summary on its last line. Usage: python tests/multinode_run.py WORKDIR CHECKPOINT DATA_DIR"""
+registers itself as the machine's latest). Prints a JSON summary on its last line.
+Usage: python tests/multinode_run.py WORKDIR CHECKPOINT DATA_DIR"""
 
 import json
 import os
@@ -37,7 +38,8 @@ def main(work: Path, checkpoint: str, data_dir: str) -> dict:
         out = read_output(work / "recs")
         alone = subprocess.run([sys.executable, "-c", EMBEDDED], capture_output=True, text=True, timeout=600,
                                env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
-        return {"cluster": cluster.address, "embedded": (alone.stdout.strip().splitlines() or [alone.stderr[-2000:]])[-1],
+        embedded = (alone.stdout.strip().splitlines() or [alone.stderr[-2000:]])[-1]
+        return {"cluster": cluster.address, "embedded": embedded,
                 "nodes": nodes, "featurized": [r["status"] for r in rows], "stored": stored,
                 "batch_nodes": res["nodes"], "blocks": res["blocks"], "written": res["written"], "rows": len(out),
                 "users": res["users"], "duplicates": int(out.duplicated(["user", "rank"]).sum())}

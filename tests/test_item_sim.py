@@ -103,7 +103,7 @@ def test_finetune_picks_the_weights_that_rank_validation_best(small_ck, tmp_path
     model = PretrainedRecommender(tuned).fit(split.train)
     want = item_neighbours(split.train.to_csr(), tuned.pairs)
     assert abs(model.domain_.pairs.item_sim - want).max() < 1e-12
-    # the pick's validation score is the checkpoint's, with those weights, on the same users
+    # a single choice is taken as it is, with the in-domain model's hyperparameters, nothing evaluated
     ck = Checkpoint.load(small_ck)
     cfg1 = cfg.model_copy(update={"finetune": cfg.finetune.model_copy(update={"item_sim": ["rp3beta"]})})
     one, [trial] = pick_item_sim(cfg1, ck, split, caching_featurizer(tmp_path / "cache" / "f"))

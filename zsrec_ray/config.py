@@ -210,7 +210,8 @@ class PairConfig(_Strict):
                               "(ease_l2; a dense solve, so at most ease_max_items items); each keeps item_neighbors "
                               "per item. `zsrec finetune` picks it on the target's validation split")
     rp3_alpha: float = Field(0.5, gt=0, description="item_sim=rp3beta: power of the walk's transition probabilities")
-    rp3_beta: float = Field(0.25, ge=0, description="item_sim=rp3beta: power of the landing item's popularity divided out")
+    rp3_beta: float = Field(0.25, ge=0,
+                            description="item_sim=rp3beta: power of the landing item's popularity divided out")
     ease_l2: float = Field(500.0, gt=0, description="item_sim=ease: L2 strength of the solve")
     ease_max_items: int = Field(30_000, ge=1, description="item_sim=ease: largest catalogue solved (n^2 floats)")
     item_neighbors: int = Field(100, ge=1, description="neighbours kept per item")

@@ -57,9 +57,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     store = FeatureStore(loop_config["store"])
     ft = loop_config.get("finetune")
     init = Checkpoint.load(ft["init"]) if ft else None
-    features, pair_cfg = (init.features, init.pairs) if init else (cfg.features, cfg.pairs)
-    if ft and "pairs" in ft:  # fine-tuning with the item-item weights picked on the target
-        pair_cfg = PairConfig.model_validate_json(ft["pairs"])
+    features = init.features if init else cfg.features
+    # fine-tuning: the pair settings with the item-item weights the driver picked on the target
+    pair_cfg = PairConfig.model_validate_json(ft["pairs"]) if ft else cfg.pairs
     budget = PretrainConfig.model_validate_json(ft["budget"]) if ft else cfg.pretrain
     pairs = pair_cfg if budget.model == "pair" else None
     splits = [domain_split(cfg, domain_from_json(s)) for s in loop_config["sources"]]

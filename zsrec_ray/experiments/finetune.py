@@ -101,8 +101,8 @@ def run_finetune(cfg: ZeroShotConfig, load: str, target: Domain | None = None, p
                  checkpoint_path: str | None = None, train_fn: TrainFn | None = None) -> dict:
     """Rows: ``zero-shot`` (the checkpoint as loaded); when :func:`pick_item_sim` picks other
     item-item weights than the checkpoint's, the checkpoint with them, untrained; ``fine-tuned``
-    (from the picked weights, with its epochs and time to the best one), the ``compare`` baselines, and per ``finetune.bases`` model the interpolation
-    of the fine-tuned model with it (alpha chosen on validation). ``train_fn`` fine-tunes
+    (from the picked weights, with its epochs and time to the best one); the ``compare``
+    baselines; and per ``finetune.bases`` model the interpolation of the fine-tuned model with it (alpha chosen on validation). ``train_fn`` fine-tunes
     (default: in this process; the CLI passes Ray Train's when ``ray.num_workers > 1``)."""
     ft = cfg.finetune
     target = target if target is not None else cfg.target
