@@ -109,3 +109,15 @@ def test_finetune_picks_the_weights_that_rank_validation_best(small_ck, tmp_path
     one, [trial] = pick_item_sim(cfg1, ck, split, caching_featurizer(tmp_path / "cache" / "f"))
     assert one.pairs.item_sim == "rp3beta" and "valid_ndcg@20" not in trial  # one choice: nothing evaluated
     assert one.pairs.rp3_alpha == trials[1]["rp3_alpha"] and one.net is ck.net
+
+
+def test_a_pick_with_no_applicable_choice_is_refused(small_ck):
+    from zsrec_ray.data.splits import random_split
+    from zsrec_ray.errors import ConfigError
+    from zsrec_ray.experiments.finetune import pick_item_sim
+    from zsrec_ray.models.checkpoint import Checkpoint
+
+    split = random_split(planted_interactions(120, 50, 5, 10, seed=7), seed=0)
+    cfg = ZeroShotConfig(finetune={"item_sim": ["ease"]}, model={"ease": {"max_items": 20}})
+    with pytest.raises(ConfigError, match="max_items=20"):
+        pick_item_sim(cfg, Checkpoint.load(small_ck), split, featurize)

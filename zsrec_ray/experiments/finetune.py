@@ -19,6 +19,7 @@ import numpy as np
 from zsrec_ray.config import Domain, FinetuneConfig, PretrainConfig, ZeroShotConfig, domain_label
 from zsrec_ray.data.registry import load_domains
 from zsrec_ray.data.splits import Split, subsample_train
+from zsrec_ray.errors import ConfigError
 from zsrec_ray.experiments.interpolation import interpolation_report
 from zsrec_ray.experiments.zeroshot import add_ratios, baseline_row, evaluate_pretrained
 from zsrec_ray.features.featurizer import caching_featurizer
@@ -77,8 +78,14 @@ def pick_item_sim(cfg: ZeroShotConfig, ck: Checkpoint, split: Split, featurize_f
                   progress: bool = False) -> tuple[Checkpoint, list[dict]]:
     """The checkpoint with the :func:`item_sim_options` choice that ranks ``split``'s validation
     best (NDCG@20 over up to ``finetune.valid_users`` users, seeded), and every choice's score.
-    With one choice nothing is evaluated."""
+    With one choice nothing is evaluated; a network that reads no item-kNN feature (the paper
+    model, or ``pairs.itemknn`` off) keeps its weights."""
+    if "itemknn_pct" not in ck.pair_names:
+        return ck, [{"item_sim": ck.pairs.item_sim}]
     options = item_sim_options(cfg, ck, split, progress)
+    if not options:
+        raise ConfigError(f"no finetune.item_sim choice applies to {split.name}: {cfg.finetune.item_sim} "
+                          f"(ease is skipped above model.ease.max_items={cfg.model.ease.max_items})")
     if len(options) == 1:
         return replace(ck, pairs=options[0]["pairs"]), [{k: v for k, v in options[0].items() if k != "pairs"}]
     exclude, target = split_masks(split, "valid")
