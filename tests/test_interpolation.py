@@ -54,3 +54,74 @@ def test_one_pass_equals_evaluating_every_mix_and_scores_each_user_once(planted_
     assert rep["pretrained_test"] == pytest.approx(evaluate(knn.score, planted_split, "test").metrics)
     raw = evaluate(interpolated(knn.score, pop.score, 0.5, normalise=False), planted_split, "test")
     assert rep["raw_half_test"]["ndcg@20"] == raw["ndcg@20"]
+
+
+# --- two-stage mixes: the pair network scores its candidates plus the base's top items only ---
+
+def _two_stage_model(small_ck, planted_split, candidates=30):
+    from zsrec_ray.models.checkpoint import Checkpoint
+    from zsrec_ray.models.pretrained import PretrainedRecommender
+
+    model = PretrainedRecommender(Checkpoint.load(small_ck), candidates=candidates).fit(planted_split.train)
+    assert model.two_stage
+    return model
+
+
+def test_candidate_scores_add_the_extra_items_scored_as_the_network_scores_them(small_ck, planted_split):
+    model = _two_stage_model(small_ck, planted_split)
+    users = np.arange(planted_split.n_users)
+    seen = planted_split.train.to_csr()
+    plain_items, plain_scores = model.candidate_scores(users, seen)
+    extra = np.random.default_rng(0).integers(0, planted_split.n_items, (len(users), 12))
+    extra[:, -1] = plain_items[:, 0]  # one extra that is a candidate already: not repeated
+    extra[:, -2] = -1  # no item
+    items, scores = model.candidate_scores(users, seen, extra)
+    assert np.array_equal(items[:, :plain_items.shape[1]], plain_items)
+    torch.testing.assert_close(scores[:, :plain_items.shape[1]], plain_scores)
+    full = model.score(users)
+    for r in range(len(users)):
+        got = items[r][items[r] >= 0]
+        assert len(set(got.tolist())) == len(got)  # distinct
+        assert set(extra[r][extra[r] >= 0].tolist()) <= set(got.tolist())
+        assert not seen[r, plain_items[r][plain_items[r] >= 0]].toarray().any()
+        np.testing.assert_allclose(scores[r][items[r] >= 0].numpy(), full[r, got], rtol=1e-4, atol=1e-4)
+    assert torch.isinf(scores[torch.from_numpy(items < 0)]).all()
+
+
+def test_two_stage_mix_endpoints_are_the_base_and_the_two_stage_ranking(small_ck, planted_split):
+    from zsrec_ray.experiments.interpolation import _candidate_mixes
+    from zsrec_ray.ranking.evaluator import rank_metrics_many, split_masks
+
+    model = _two_stage_model(small_ck, planted_split)
+    knn = ItemKNN(k=30).fit(planted_split.train)
+    exclude, target = split_masks(planted_split, "valid")
+    res = rank_metrics_many(_candidate_mixes(model, knn.score, exclude, [0.0, 1.0], base_top=0), exclude, target)
+    assert res[0.0].metrics == evaluate(knn.score, planted_split, "valid").metrics
+    assert res[1.0].metrics == pytest.approx(evaluate(model, planted_split, "valid").metrics, abs=1e-9)
+
+
+def test_two_stage_interpolation_never_scores_every_item_and_ranks_the_base_top_as_candidates(
+        small_ck, planted_split, monkeypatch):
+    from zsrec_ray.experiments.interpolation import BASE_TOP, _candidate_mixes
+    from zsrec_ray.ranking.topk import masked_topk
+
+    model = _two_stage_model(small_ck, planted_split, candidates=10)
+    knn = ItemKNN(k=30).fit(planted_split.train)
+    monkeypatch.setattr(model, "score", lambda users: pytest.fail("the pair network scored every item"))
+    rep = interpolation_report(model, knn.score, planted_split, "itemknn")
+    assert rep["two_stage"] and set(rep["valid_curve"]) == {float(a) for a in np.linspace(0, 1, 11).round(1)}
+    assert rep["interpolated_test"]["ndcg@20"] >= 0.9 * max(rep["base_test"]["ndcg@20"], rep["pretrained_test"]["ndcg@20"])
+    users = np.arange(planted_split.n_users)
+    seen = planted_split.train.to_csr()
+    base_top = masked_topk(knn.score(users), seen, 5).indices.numpy()
+    for name, scores in _candidate_mixes(model, knn.score, seen, [0.5])(users):
+        scores = scores.numpy()
+        assert np.isfinite(scores).all()  # every item is ranked
+        for r in range(len(users)):
+            cands, _ = model.candidate_scores(users[r:r + 1], seen[r], knn_top := masked_topk(
+                knn.score(users[r:r + 1]), seen[r], BASE_TOP).indices.numpy())
+            inside = cands[0][cands[0] >= 0]
+            outside = np.setdiff1d(np.arange(planted_split.n_items), inside)
+            assert set(base_top[r].tolist()) <= set(inside.tolist()) and knn_top.shape[1] == BASE_TOP
+            if len(outside):
+                assert scores[r, inside].min() > scores[r, outside].max()  # candidates first

@@ -140,7 +140,7 @@ def run_finetune(cfg: ZeroShotConfig, load: str, target: Domain | None = None, p
     mixes = []
     for name in ft.bases:
         base = build_model(name, cfg.model, progress=progress).fit(split.known(), split.valid)
-        rep = interpolation_report(tuned_rec.score, base.score, split, name, ks=cfg.evaluation.ks)
+        rep = interpolation_report(tuned_rec, base.score, split, name, ks=cfg.evaluation.ks)
         mixes.append({"base": name, "alpha": rep["alpha"], **rep["interpolated_test"]})
         rows.append({"model": f"fine-tuned+{name}", **{k: v for k, v in rep["interpolated_test"].items()
                                                        if not k.startswith("rel_")}, "alpha": rep["alpha"]})

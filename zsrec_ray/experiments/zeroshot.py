@@ -203,15 +203,16 @@ def plot_matrix(matrix: dict, path: str | Path) -> Path:
 
 def run_interpolation(cfg: ZeroShotConfig, bases: list[str], checkpoint: str | None = None,
                       progress: bool = False) -> dict:
-    """Mix the pretrained ranker (loaded, or pretrained on ``cfg.sources``) with in-domain bases on the target."""
+    """Mix the pretrained ranker (loaded, or pretrained on ``cfg.sources``) with in-domain bases on
+    the target, over candidates when it ranks two-stage (``evaluation.candidates``)."""
     from zsrec_ray.experiments.interpolation import interpolation_report
 
     split = load_domains(cfg, [cfg.target])[cfg.target_label]
     ck = Checkpoint.load(checkpoint) if checkpoint else pretrain_on(cfg, cfg.sources, progress)[0]
     featurize_fn = caching_featurizer(cfg.resolved_cache_dir() / "features")
-    pre = PretrainedRecommender(ck, featurize_fn).fit(_scoring_data(split))
+    pre = PretrainedRecommender(ck, featurize_fn, candidates=cfg.evaluation.candidates).fit(_scoring_data(split))
     reports = []
     for name in bases:
         base = build_model(name, cfg.model, progress=progress).fit(_scoring_data(split), split.valid)
-        reports.append(interpolation_report(pre.score, base.score, split, name, ks=cfg.evaluation.ks))
+        reports.append(interpolation_report(pre, base.score, split, name, ks=cfg.evaluation.ks))
     return {"target": cfg.target_label, "sources": ck.metadata.get("sources", cfg.source_labels), "reports": reports}

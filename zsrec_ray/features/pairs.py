@@ -111,8 +111,8 @@ class PairFeaturizer:
             raw["userknn"] = torch.from_numpy((self.user_sim[users] @ self.x).toarray())
         return self._normalise(raw, len(users))
 
-    def candidates(self, users: np.ndarray, size: int,
-                   exclude=None) -> tuple[np.ndarray, torch.Tensor]:
+    def candidates(self, users: np.ndarray, size: int, exclude=None,
+                   extra: np.ndarray | None = None) -> tuple[np.ndarray, torch.Tensor]:
         """Each user's candidate items and their pair features, without scoring every item.
 
         Candidates are drawn in turn from four lists, best first: the item-kNN neighbours of the
@@ -124,7 +124,9 @@ class PairFeaturizer:
         from the sorted non-zeros of the sparse scores (the zeros tie at the bottom) and one sorted
         row of the dense cosine; over catalogues larger than ``pairs.percentile_sample`` the cosine
         percentile is estimated against that many sampled items). Every step is a whole-block
-        array operation.
+        array operation. ``extra`` (len(users), m), -1 where none: items to add to each user's
+        candidates when not among them (another model's top items, say); the result then has
+        ``size + m`` columns, -1 wherever an extra item was drawn already.
         """
         users = np.asarray(users, dtype=np.int64)
         n, size = self.n_items, min(int(size), self.n_items)
@@ -150,6 +152,8 @@ class PairFeaturizer:
         lists.append(_ranked(np.repeat(np.arange(len(users)), len(popular)), np.tile(popular, len(users)),
                              -np.tile(np.arange(len(popular), dtype=np.float64), len(users)), size, n, skip))
         items = _union_by_turns(lists, len(users), size, n)
+        if extra is not None:
+            items = _append_missing(items, np.asarray(extra, dtype=np.int64), n)
         return items, self._candidate_features(items, sparse, cosine)
 
     def at(self, users: np.ndarray, items: np.ndarray) -> torch.Tensor:
@@ -459,6 +463,21 @@ def _union_by_turns(lists: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_ro
     out = np.full((n_rows, size), -1, dtype=np.int64)
     out[rows[keep], rank[keep]] = cols[keep]
     return out
+
+
+def _append_missing(items: np.ndarray, extra: np.ndarray, n: int) -> np.ndarray:
+    """``items`` (rows of distinct ids, -1 where none) followed by each row's ``extra`` ids that
+    are not in it: (rows, items + extra columns), -1 where an extra id was there already (or
+    earlier in its row of ``extra``)."""
+    rows = np.arange(len(items))[:, None]
+    have = np.sort((rows * n + items)[items >= 0])
+    keys = rows * n + extra
+    new = (extra >= 0) & ~_contains(have, keys)
+    flat = keys.ravel()
+    order = np.argsort(flat, kind="stable")
+    repeat = np.zeros(flat.shape, dtype=bool)
+    repeat[order[1:]] = flat[order[1:]] == flat[order[:-1]]  # a later copy of the same (row, id)
+    return np.concatenate([items, np.where(new & ~repeat.reshape(keys.shape), extra, -1)], axis=1)
 
 
 def _rank_in_run(keys: np.ndarray) -> np.ndarray:

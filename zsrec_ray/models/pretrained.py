@@ -150,21 +150,57 @@ class PretrainedRecommender(Recommender):
                 self._add_time("network_s", t)
         return out
 
+    @property
+    def two_stage(self) -> bool:
+        """Whether ``recommend`` ranks candidates only: a pair model with ``candidates`` under
+        :data:`EXHAUSTIVE_SHARE` of the catalogue (more cost more than scoring every item)."""
+        return self.candidates is not None and bool(self.net.n_pair) and \
+            self.candidates < EXHAUSTIVE_SHARE * self.n_items
+
+    def _block_users(self, size: int) -> int:
+        """Users per two-stage block: a block holds (users x items) rows of a few raw scores and
+        (users x size) candidates; at least MIN_BLOCK_USERS users, so a large catalogue's
+        per-block work is shared by many users."""
+        return max(MIN_BLOCK_USERS, min(SCORE_CELLS // size, RECOMMEND_CELLS // max(self.n_items, 1)))
+
     def recommend(self, users: np.ndarray, k: int,
                   exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
-        if self.candidates is None or not self.net.n_pair or self.candidates >= EXHAUSTIVE_SHARE * self.n_items:
-            return super().recommend(users, k, exclude)  # that many candidates cost more than every item
+        if not self.two_stage:
+            return super().recommend(users, k, exclude)
         users, k, exclude = self._recommend_args(users, k, exclude)
         size = max(int(self.candidates), k)
         idx = np.empty((len(users), k), dtype=np.int64)
         val = np.empty((len(users), k), dtype=np.float32)
-        # a block holds (users x items) rows of a few raw scores and (users x size) candidates; at
-        # least MIN_BLOCK_USERS users, so a large catalogue's per-block work is shared by many users
-        step = max(MIN_BLOCK_USERS, min(SCORE_CELLS // size, RECOMMEND_CELLS // max(self.n_items, 1)))
+        step = self._block_users(size)
         for s in range(0, len(users), step):
             block = exclude[s:s + step] if exclude is not None else None
             idx[s:s + step], val[s:s + step] = self._two_stage(users[s:s + step], k, size, block)
         return idx, val
+
+    def candidate_scores(self, users: np.ndarray, exclude: sp.csr_matrix | None = None,
+                         extra: np.ndarray | None = None) -> tuple[np.ndarray, torch.Tensor]:
+        """The two-stage ranking's candidates and their network scores, before the top-k: each
+        user's ``candidates`` items (skipping row ``r`` of ``exclude``) plus the items of row
+        ``r`` of ``extra`` not among them (-1 where none). Returns (items (len(users), c), -1
+        where none; scores (len(users), c) float32, -inf where -1)."""
+        users, _, exclude = self._recommend_args(users, 1, exclude)
+        width = int(self.candidates) + (0 if extra is None else extra.shape[1])
+        items = np.full((len(users), width), -1, dtype=np.int64)
+        scores = torch.full((len(users), width), -torch.inf)
+        tu_all, ti = self.towers_
+        step = self._block_users(width)
+        for s in range(0, len(users), step):
+            b = users[s:s + step]
+            t = time.perf_counter()
+            got, pf = self.domain_.pairs.candidates(b, int(self.candidates), None if exclude is None else exclude[s:s + step],
+                                                    None if extra is None else extra[s:s + step])
+            t = self._add_time("pair_features_s", t)
+            with torch.no_grad():
+                sc = self.net.score_candidates(tu_all[torch.from_numpy(b)], ti, torch.from_numpy(np.maximum(got, 0)), pf)
+            sc[torch.from_numpy(got < 0)] = -torch.inf
+            items[s:s + step, :got.shape[1]], scores[s:s + step, :got.shape[1]] = got, sc
+            self._add_time("network_s", t)
+        return items, scores
 
     def _two_stage(self, users: np.ndarray, k: int, size: int,
                    exclude: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray]:
