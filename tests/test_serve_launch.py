@@ -113,3 +113,26 @@ def test_build_app_raises_for_the_same_problems(checkpoint, tmp_path):
     flip_weight_bytes(ck, bad)
     with pytest.raises(RuntimeError, match="checkpoint is corrupt"):
         build_app({**base, "checkpoint": str(bad)})
+
+
+@pytest.mark.parametrize("address", [None, "ray://head:10001"])
+def test_good_settings_start_ray_through_ensure_ray(checkpoint, tmp_path, monkeypatch, address):
+    """Without --address (and $RAY_ADDRESS) the app gets a local Ray of its own, never the latest
+    cluster another process started on the machine: ensure_ray's rule (tests/test_multinode.py)."""
+    from zsrec_ray.distributed import runtime
+    from zsrec_ray.serving.launch import serve_config_file
+
+    _, good = checkpoint
+    calls = []
+
+    def fake_ensure_ray(addr=None, num_cpus=None, **kwargs):
+        calls.append((addr, kwargs))
+        raise SystemExit(7)  # stop before serving
+
+    import ray
+
+    monkeypatch.setattr(runtime, "ensure_ray", fake_ensure_ray)
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("ray.init called directly: it joins other clusters"))
+    with pytest.raises(SystemExit):
+        serve_config_file(serve_yaml(tmp_path, checkpoint=str(good)), address)
+    assert calls == [(address, {"namespace": "serve", "log_to_driver": True, "logging_level": 20})]

@@ -587,7 +587,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "before Ray starts. Then deploys the app (embedded local Ray unless --address) "
                                    "and serves until interrupted.")
     p.add_argument("--config", default="serve_config.yaml", help="Serve config file (default: serve_config.yaml)")
-    p.add_argument("--address", help="Ray cluster address (default: an embedded local Ray)")
+    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray of "
+                                     "its own, even when other Ray clusters run on the machine)")
     p.set_defaults(func=_cmd_serve)
     for step, (short, long) in RAY_STEPS.items():
         p = sub.add_parser(step, help=short, description=long + " " + DOMAIN_HELP)

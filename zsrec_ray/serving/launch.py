@@ -7,6 +7,7 @@ calling process first, and a bad setting ends it at once with one message and ex
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -48,9 +49,12 @@ def serve_config_file(path: str | Path, address: str | None = None) -> int:
     import ray
     from ray import serve
 
+    from zsrec_ray.distributed.runtime import ensure_ray
     from zsrec_ray.serving.app import ZsrecAPI
 
-    ray.init(address=address, namespace="serve")
+    # --address or $RAY_ADDRESS, else a new local Ray of its own (never the latest cluster another
+    # process started here); the replicas' output and Ray's INFO lines stay on this console
+    ensure_ray(address, namespace="serve", log_to_driver=True, logging_level=logging.INFO)
     # Ctrl-C and SIGTERM both shut the app down (also when started where SIGINT was ignored); set
     # after ray.init, which installs its own handlers.
     signal.signal(signal.SIGINT, signal.default_int_handler)
