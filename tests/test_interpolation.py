@@ -102,7 +102,7 @@ def test_two_stage_mix_endpoints_are_the_base_and_the_two_stage_ranking(small_ck
 
 def test_two_stage_interpolation_never_scores_every_item_and_ranks_the_base_top_as_candidates(
         small_ck, planted_split, monkeypatch):
-    from zsrec_ray.experiments.interpolation import BASE_TOP, _candidate_mixes
+    from zsrec_ray.experiments.interpolation import _candidate_mixes
     from zsrec_ray.ranking.topk import masked_topk
 
     model = _two_stage_model(small_ck, planted_split, candidates=10)
@@ -114,14 +114,37 @@ def test_two_stage_interpolation_never_scores_every_item_and_ranks_the_base_top_
     users = np.arange(planted_split.n_users)
     seen = planted_split.train.to_csr()
     base_top = masked_topk(knn.score(users), seen, 5).indices.numpy()
-    for name, scores in _candidate_mixes(model, knn.score, seen, [0.5])(users):
-        scores = scores.numpy()
-        assert np.isfinite(scores).all()  # every item is ranked
-        for r in range(len(users)):
-            cands, _ = model.candidate_scores(users[r:r + 1], seen[r], knn_top := masked_topk(
-                knn.score(users[r:r + 1]), seen[r], BASE_TOP).indices.numpy())
-            inside = cands[0][cands[0] >= 0]
-            outside = np.setdiff1d(np.arange(planted_split.n_items), inside)
-            assert set(base_top[r].tolist()) <= set(inside.tolist()) and knn_top.shape[1] == BASE_TOP
-            if len(outside):
-                assert scores[r, inside].min() > scores[r, outside].max()  # candidates first
+    (_, (items, compact)), = _candidate_mixes(model, knn.score, seen, [0.5], k=20)(users)
+    (_, dense), = _candidate_mixes(model, knn.score, seen, [0.5], k=10**6)(users)  # too few: every item scored
+    dense = dense.numpy()
+    assert np.isfinite(dense).all()  # every item is ranked
+    for r in range(len(users)):
+        inside = items[r][items[r] >= 0]
+        outside = np.setdiff1d(np.arange(planted_split.n_items), inside)
+        assert set(base_top[r].tolist()) <= set(inside.tolist()) and len(inside) >= 20
+        assert not seen[r, inside].toarray().any()
+        np.testing.assert_allclose(dense[r, inside], compact[r][items[r] >= 0].numpy())
+        assert torch.isinf(compact[r][items[r] < 0]).all()
+        if len(outside):
+            assert dense[r, inside].min() > dense[r, outside].max()  # candidates first
+    # the candidates' top 20 is the full ranking's top 20
+    top_compact = np.take_along_axis(items, torch.topk(compact, 20, dim=1).indices.numpy(), axis=1)
+    assert np.array_equal(top_compact, masked_topk(dense, seen, 20).indices.numpy())
+
+
+def test_a_candidate_ranking_with_fewer_than_k_candidates_is_refused(planted_split):
+    from zsrec_ray.ranking.evaluator import rank_metrics_many, split_masks
+
+    exclude, target = split_masks(planted_split, "valid")
+
+    def variants(users):
+        items = np.tile(np.arange(5), (len(users), 1))
+        yield "five", (items, torch.zeros(items.shape))
+
+    def padded(users):  # 30 columns, 25 of them no candidate
+        items = np.tile(np.r_[np.arange(5), -np.ones(25, dtype=np.int64)], (len(users), 1))
+        yield "padded", (items, torch.where(torch.from_numpy(items >= 0), 0.0, -torch.inf))
+
+    for fn in (variants, padded):
+        with pytest.raises(ValueError, match="fewer than k=20"):
+            rank_metrics_many(fn, exclude, target, ks=(20,))

@@ -97,10 +97,12 @@ def _candidates_first(mixed: torch.Tensor, valid: torch.Tensor, items: torch.Ten
 
 
 def _candidate_mixes(pre: PretrainedRecommender, base: ScoreFn, exclude: sp.csr_matrix,
-                     alphas: Iterable[float], raw_half: bool = False, base_top: int = BASE_TOP):
+                     alphas: Iterable[float], raw_half: bool = False, base_top: int = BASE_TOP, k: int = 20):
     """:func:`_mixes` of a two-stage pair model: the network scores only its candidates plus
     the base's top ``base_top`` unmasked items (``exclude``: the masked items, users x items);
-    alpha 0 is the base's own ranking, alpha 1 the network's over those candidates."""
+    alpha 0 is the base's own ranking, alpha 1 the network's over those candidates. A batch in
+    which every user has ``k`` candidates or more yields ``(items, scores)`` of the candidates
+    (the top ``k`` lies among them), else scores of every item (:func:`_candidates_first`)."""
     def variants(users: np.ndarray):
         b = _tensor(base(users))
         ex = exclude[users]
@@ -108,6 +110,13 @@ def _candidate_mixes(pre: PretrainedRecommender, base: ScoreFn, exclude: sp.csr_
         extra = np.where(torch.isfinite(top.values).numpy(), top.indices.numpy(), -1)
         got, a = pre.candidate_scores(users, ex, extra)
         items, valid = torch.from_numpy(np.maximum(got, 0)), torch.from_numpy(got >= 0)
+        compact = bool((valid.sum(dim=1) >= k).all())
+
+        def ranked(mixed: torch.Tensor):
+            if compact:
+                return got, torch.where(valid, mixed, torch.full_like(mixed, -torch.inf))
+            return _candidates_first(mixed, valid, items, b)
+
         bc = b.gather(1, items)
         za = zb = None
         for alpha in alphas:
@@ -116,17 +125,17 @@ def _candidate_mixes(pre: PretrainedRecommender, base: ScoreFn, exclude: sp.csr_
                 continue
             if za is None:
                 za, zb = _masked_zscore(a, valid), _masked_zscore(bc, valid)
-            yield float(alpha), _candidates_first(alpha * za + (1 - alpha) * zb, valid, items, b)
+            yield float(alpha), ranked(alpha * za + (1 - alpha) * zb)
         if raw_half:
-            yield "raw_half", _candidates_first(0.5 * a + 0.5 * bc, valid, items, b)
+            yield "raw_half", ranked(0.5 * a + 0.5 * bc)
     return variants
 
 
-def _mixer(pretrained: Pretrained, base: ScoreFn, exclude: sp.csr_matrix) -> Callable:
-    """``(alphas, raw_half) -> variants`` for :func:`rank_metrics_many`: two-stage when the
-    pretrained model ranks two-stage, else every item."""
+def _mixer(pretrained: Pretrained, base: ScoreFn, exclude: sp.csr_matrix, k: int) -> Callable:
+    """``(alphas, raw_half) -> variants`` for :func:`rank_metrics_many` ranking the top ``k``:
+    two-stage when the pretrained model ranks two-stage, else every item."""
     if isinstance(pretrained, PretrainedRecommender) and pretrained.two_stage:
-        return lambda alphas, raw_half=False: _candidate_mixes(pretrained, base, exclude, alphas, raw_half)
+        return lambda alphas, raw_half=False: _candidate_mixes(pretrained, base, exclude, alphas, raw_half, k=k)
     score = pretrained.score if isinstance(pretrained, PretrainedRecommender) else pretrained
     return lambda alphas, raw_half=False: _mixes(score, base, alphas, raw_half)
 
@@ -137,7 +146,7 @@ def choose_alpha(pretrained: Pretrained, base: ScoreFn, split: Split, alphas: It
     alpha. Each model scores the validation users once, whatever the number of alphas."""
     k = int(metric.split("@")[1])
     exclude, target = split_masks(split, "valid")
-    res = rank_metrics_many(_mixer(pretrained, base, exclude)([float(a) for a in alphas]), exclude, target,
+    res = rank_metrics_many(_mixer(pretrained, base, exclude, k)([float(a) for a in alphas]), exclude, target,
                             ks=(k,))
     curve = {a: r[metric] for a, r in res.items()}
     best = max(curve, key=lambda a: (curve[a], -a))
@@ -151,7 +160,8 @@ def interpolation_report(pretrained: Pretrained, base: ScoreFn, split: Split, ba
     ranked candidates (module docstring)."""
     alpha, curve = choose_alpha(pretrained, base, split)
     exclude, target = split_masks(split, "test")
-    res = rank_metrics_many(_mixer(pretrained, base, exclude)(sorted({0.0, 1.0, alpha}), raw_half=True),
+    ks = sorted(set(int(k) for k in ks))
+    res = rank_metrics_many(_mixer(pretrained, base, exclude, ks[-1])(sorted({0.0, 1.0, alpha}), raw_half=True),
                             exclude, target, ks=ks)
     base_m, mixed, raw_half = res[0.0].metrics, res[alpha].metrics, res["raw_half"].metrics
     rel = lambda m: {f"rel_{k}": (m[k] - base_m[k]) / base_m[k] if base_m[k] else float("nan") for k in m}  # noqa: E731

@@ -87,7 +87,10 @@ def rank_metrics_many(variants: Callable[[np.ndarray], Iterable[tuple[str, "np.n
                       batch_size: int = 1024) -> dict[str, EvalResult]:
     """:func:`rank_metrics` of several score variants over the same users in one pass:
     ``variants(users)`` yields (name, scores of ``users`` x all items) pairs, e.g. blends of two
-    models' scores computed once per batch, each then ranked by the masked top-k."""
+    models' scores computed once per batch, each then ranked by the masked top-k. A variant may
+    instead give ``(items, scores)``: each user's candidates (``users`` x c, -1 where none) and
+    their scores (-inf where none), with no masked item among them and at least ``max(ks)``
+    candidates per user; its top-k is taken over the candidates only."""
     ks = sorted(set(int(k) for k in ks))
     target, exclude = sp.csr_matrix(target), sp.csr_matrix(exclude)
     n_target = np.diff(target.indptr)
@@ -96,11 +99,25 @@ def rank_metrics_many(variants: Callable[[np.ndarray], Iterable[tuple[str, "np.n
     for start in range(0, len(evaluated), batch_size):
         batch = evaluated[start:start + batch_size]
         for name, scores in variants(batch):
-            top = masked_topk(scores, exclude[batch], max(ks))
-            _fill(per_user.setdefault(name, _empty_per_user(ks, len(evaluated))), start, top.indices.numpy(),
+            if isinstance(scores, tuple):
+                idx = _candidate_topk(*scores, max(ks))
+            else:
+                idx = masked_topk(scores, exclude[batch], max(ks)).indices.numpy()
+            _fill(per_user.setdefault(name, _empty_per_user(ks, len(evaluated))), start, idx,
                   target[batch], n_target[batch], ks)
     skipped = target.shape[0] - len(evaluated)
     return {name: _result(pu, len(evaluated), skipped, False) for name, pu in per_user.items()}
+
+
+def _candidate_topk(items: np.ndarray, scores: "torch.Tensor", k: int) -> np.ndarray:
+    """Item ids of the top ``k`` candidates per row (rows of ``items`` with their ``scores``)."""
+    short = ValueError(f"a candidate ranking holds fewer than k={k} candidates for some user")
+    if scores.shape[1] < k:
+        raise short
+    top = torch.topk(scores, k, dim=1, sorted=True)
+    if not torch.isfinite(top.values).all():
+        raise short
+    return np.take_along_axis(items, top.indices.numpy(), axis=1)
 
 
 def _empty_per_user(ks: list[int], n: int) -> dict[str, np.ndarray]:
