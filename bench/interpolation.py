@@ -42,6 +42,7 @@ def main() -> None:
     ap.add_argument("--no-exhaustive", action="store_true", help="skip the exhaustive mix (large catalogues)")
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
+    when, load = time.strftime("%Y-%m-%d %H:%M"), load_average()
     cfg = apply_overrides(ZeroShotConfig(), args.set)
     featurize_fn = caching_featurizer(cfg.resolved_cache_dir() / "features")
     rows = []
@@ -59,9 +60,9 @@ def main() -> None:
                          "base": rep["base_test"]["ndcg@20"], "pair": rep["pretrained_test"]["ndcg@20"]}
         rows.append(row)
         print(row, flush=True)
-    lines = [f"### Interpolation, two-stage vs exhaustive ({time.strftime('%Y-%m-%d %H:%M')}, {machine()}, "
-             f"load average at start {load_average()})", "",
-             f"`python bench/interpolation.py --checkpoint {args.checkpoint} --targets {args.targets} --base {args.base}"
+    lines = [f"### Interpolation, two-stage vs exhaustive ({when}, {machine()}, load average at start {load})", "",
+             f"`python bench/interpolation.py --checkpoint {args.checkpoint} --targets {args.targets} "
+             f"--base {args.base}"
              + (f" --set {' '.join(repr(s) for s in args.set)}" if args.set else "")
              + (" --no-exhaustive" if args.no_exhaustive else "")
              + f"`: the report's wall seconds (validation over eleven alphas, then one test pass; features cached, "

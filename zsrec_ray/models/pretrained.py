@@ -192,11 +192,13 @@ class PretrainedRecommender(Recommender):
         for s in range(0, len(users), step):
             b = users[s:s + step]
             t = time.perf_counter()
-            got, pf = self.domain_.pairs.candidates(b, int(self.candidates), None if exclude is None else exclude[s:s + step],
+            block = None if exclude is None else exclude[s:s + step]
+            got, pf = self.domain_.pairs.candidates(b, int(self.candidates), block,
                                                     None if extra is None else extra[s:s + step])
             t = self._add_time("pair_features_s", t)
             with torch.no_grad():
-                sc = self.net.score_candidates(tu_all[torch.from_numpy(b)], ti, torch.from_numpy(np.maximum(got, 0)), pf)
+                sc = self.net.score_candidates(tu_all[torch.from_numpy(b)], ti,
+                                               torch.from_numpy(np.maximum(got, 0)), pf)
             sc[torch.from_numpy(got < 0)] = -torch.inf
             items[s:s + step, :got.shape[1]], scores[s:s + step, :got.shape[1]] = got, sc
             self._add_time("network_s", t)
