@@ -24,6 +24,7 @@ def main() -> None:
     ap.add_argument("--users-per-epoch", type=int, default=3000)
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
+    when, load = time.strftime('%Y-%m-%d %H:%M'), load_average()
     import ray
 
     from zsrec_ray.config import ZeroShotConfig
@@ -58,8 +59,8 @@ def main() -> None:
                 rows.append((f"Ray Train, {w} worker{'s' * (w > 1)} x {cpus:g} CPU", rep, rep["wall_s"]))
         finally:
             ray.shutdown()
-    lines = [f"### Pretraining ({time.strftime('%Y-%m-%d %H:%M')}, {machine()}, load average at start "
-             f"{load_average()})", "",
+    lines = [f"### Pretraining ({when}, {machine()}, load average at start "
+             f"{load})", "",
              f"`python bench/pretrain.py --sources {args.sources} --epochs {args.epochs} --users-per-epoch "
              f"{args.users_per_epoch}`", "",
              "| runner | train s/epoch | of which pair features s | forward-backward s | triples/epoch | triples/s | "

@@ -142,6 +142,7 @@ def main() -> None:
     ap.add_argument("--no-access-log", action="store_true", help="Serve's per-request access log off (proxy and replicas)")
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
+    when, load = time.strftime('%Y-%m-%d %H:%M'), load_average()
     import ray
     from ray import serve
 
@@ -184,8 +185,8 @@ def main() -> None:
         finally:
             serve.shutdown()
             ray.shutdown()
-    lines = [f"### Serving /recommend ({time.strftime('%Y-%m-%d %H:%M')}, {machine()}, load average at start "
-             f"{load_average()})", "",
+    lines = [f"### Serving /recommend ({when}, {machine()}, load average at start "
+             f"{load})", "",
              f"`python bench/serve_load.py --dataset {args.dataset} --requests {args.requests} --concurrency "
              f"{args.concurrency} --replicas {args.replicas}"
              f"{f' --candidates {args.candidates}' if args.candidates else ''}"

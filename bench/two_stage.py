@@ -49,6 +49,7 @@ def main() -> None:
     ap.add_argument("--users", type=int, help="rank a seeded sample of this many test users (default: all)")
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
+    when, load = time.strftime('%Y-%m-%d %H:%M'), load_average()
     cfg = ZeroShotConfig()
     featurize_fn = caching_featurizer(cfg.resolved_cache_dir() / "features")
     counts = [int(c) for c in args.candidates.split(",")]
@@ -74,8 +75,8 @@ def main() -> None:
         rows.append(row)
         print(row, flush=True)
     head = " | ".join(f"{c} cand. NDCG (s)" for c in counts)
-    lines = [f"### Two-stage ranking ({time.strftime('%Y-%m-%d %H:%M')}, {machine()}, load average at start "
-             f"{load_average()})", "",
+    lines = [f"### Two-stage ranking ({when}, {machine()}, load average at start "
+             f"{load})", "",
              f"`python bench/two_stage.py --checkpoint {args.checkpoint} --targets {args.targets} --candidates "
              f"{args.candidates}" + (f" --users {args.users}" if args.users else "") + "`: test NDCG@20 and wall seconds to rank every test user (features cached; "
              "ItemKNN: fit + rank).", "",
