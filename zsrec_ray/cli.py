@@ -584,8 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the Ray Serve app of serve_config.yaml after checking its settings",
                        description="Checks the checkpoint (format and content digest), the token files and the "
                                    "import dir first: a bad setting exits at once with one message (code 2), "
-                                   "before Ray starts. Then deploys the app (embedded local Ray unless --address) "
-                                   "and serves until interrupted.")
+                                   "before Ray starts. Then deploys the app (on --address or $RAY_ADDRESS, else a "
+                                   "local Ray of its own) and serves until interrupted.")
     p.add_argument("--config", default="serve_config.yaml", help="Serve config file (default: serve_config.yaml)")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray of "
                                      "its own, even when other Ray clusters run on the machine)")
